@@ -1,0 +1,7 @@
+"""Learning algorithms and their pure maths."""
+
+from __future__ import annotations
+
+from stride.algorithms.ppo import PPO
+
+__all__ = ["PPO"]

@@ -1,0 +1,335 @@
+"""Proximal Policy Optimization with the robotics extras of rsl_rl.
+
+Reference:
+    Schulman et al. "Proximal Policy Optimization Algorithms." arXiv:1707.06347 (2017).
+    Rudin et al. "Learning to Walk in Minutes Using Massively Parallel Deep RL." CoRL 2021 (the rsl_rl recipe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from stride.algorithms.losses import adaptive_learning_rate, clipped_surrogate_loss, value_function_loss
+from stride.algorithms.returns import bootstrap_time_outs, compute_gae, normalize_advantages
+from stride.config.schema import PPOCfg
+from stride.config.strict import build
+from stride.extensions.base import Extension, check_compatibility
+from stride.models.mlp_model import MLPModel, Observations
+from stride.models.registry import build_model
+from stride.modules import Distribution, ValueNormalizer
+from stride.storage import MiniBatch, RolloutStorage
+from stride.utils.errors import ConfigError
+from stride.utils.obs_groups import resolve_obs_groups
+
+__all__ = ["PPO", "make_optimizer"]
+
+_LOSS_KEYS = ("value", "surrogate", "entropy", "kl")
+
+
+def make_optimizer(name: str, params: Sequence[nn.Parameter], learning_rate: torch.Tensor) -> torch.optim.Optimizer:
+    """Build the optimizer with a tensor learning rate, so the adaptive schedule never syncs with the host.
+
+    Adam, AdamW and SGD use torch's fused kernels (faster on CPU and GPU); RMSprop uses the single-tensor path.
+
+    Raises:
+        ConfigError: For an unknown optimizer name.
+    """
+    params = list(params)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=learning_rate, fused=True)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=learning_rate, fused=True)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=learning_rate, fused=True)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=learning_rate, foreach=False)
+    raise ConfigError(f"algorithm.optimizer must be one of adam, adamw, sgd, rmsprop; got {name!r}.")
+
+
+class PPO:
+    """PPO with the robotics extras.
+
+    GAE, clipped surrogate and value losses, entropy bonus, KL-adaptive learning rate, gradient clipping,
+    time-out bootstrapping and optional value normalization.
+
+    Args:
+        actor: Model with a distribution (reads the ``actor`` observation set).
+        critic: Model with one output (reads the ``critic`` observation set).
+        storage: Rollout storage sized for the env batch.
+        cfg: Algorithm settings.
+        device: Where models and storage live.
+        extensions: Hooks such as symmetry or RND.
+    """
+
+    def __init__(
+        self,
+        actor: MLPModel,
+        critic: MLPModel,
+        storage: RolloutStorage,
+        cfg: PPOCfg,
+        device: str | torch.device = "cpu",
+        extensions: Sequence[Extension] = (),
+    ) -> None:
+        if actor.distribution is None:
+            raise ConfigError(
+                "actor.distribution_cfg is required for PPO (e.g. {'class_name': 'GaussianDistribution'})."
+            )
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.actor = actor.to(self.device)
+        self.critic = critic.to(self.device)
+        self.distribution: Distribution = actor.distribution
+        self.storage = storage
+        self.extensions = list(extensions)
+        features = {"recurrent"} if (actor.is_recurrent or critic.is_recurrent) else set()
+        check_compatibility(self.extensions, features)
+        if storage.batch_size % cfg.num_mini_batches != 0:
+            raise ConfigError(
+                f"algorithm.num_mini_batches={cfg.num_mini_batches} must divide num_envs × num_steps_per_env = "
+                f"{storage.num_envs} × {storage.num_steps} = {storage.batch_size}."
+            )
+        self.value_normalizer = ValueNormalizer().to(self.device) if cfg.value_normalization else None
+        self._lr = torch.tensor(cfg.learning_rate, dtype=torch.float32, device=self.device)
+        self.optimizer = make_optimizer(cfg.optimizer, self._trainable_parameters(), self._lr)
+        self._loss_sums = torch.zeros(len(_LOSS_KEYS), device=self.device)
+        # Time-out bootstrap from V(final obs) needs a critic forward; on CPU it is only run on steps that have a
+        # time-out (the host check is free there), on accelerators it always runs to avoid a sync per step.
+        self._skip_bootstrap_without_time_outs = self.device.type == "cpu"
+
+    # ------------------------------------------------------------------------------------------ construction
+    @classmethod
+    def construct(
+        cls,
+        obs: Observations,
+        num_envs: int,
+        num_actions: int,
+        num_steps_per_env: int,
+        train_cfg: Mapping[str, Any],
+        obs_groups: Mapping[str, Sequence[str]],
+        device: str | torch.device,
+        extensions: Sequence[Extension] = (),
+    ) -> PPO:
+        """Build models, storage and the algorithm from an rsl_rl-style train_cfg (not modified)."""
+        cfg = build(PPOCfg, train_cfg.get("algorithm", {}), "algorithm")
+        groups = resolve_obs_groups(obs, obs_groups, ["actor", "critic"])
+        actor = build_model(train_cfg.get("actor", {}), obs, groups, "actor", num_actions, "actor")
+        critic = build_model(train_cfg.get("critic", {}), obs, groups, "critic", 1, "critic")
+        if not isinstance(actor, MLPModel) or not isinstance(critic, MLPModel):
+            raise ConfigError("actor and critic must derive from stride.models.MLPModel.")
+        if actor.distribution is None:
+            raise ConfigError(
+                "actor.distribution_cfg is required for PPO, e.g. "
+                "{'class_name': 'GaussianDistribution', 'init_std': 1.0}."
+            )
+        if critic.distribution is not None:
+            raise ConfigError("critic.distribution_cfg must be None: the critic outputs one value.")
+        probe = actor.distribution.params(torch.zeros(1, actor.distribution.input_dim))
+        storage = RolloutStorage(
+            num_envs, num_steps_per_env, obs, num_actions, [tuple(p.shape[1:]) for p in probe], device
+        )
+        return cls(actor, critic, storage, cfg, device, extensions)
+
+    def _trainable_parameters(self) -> list[nn.Parameter]:
+        params = [p for p in self.actor.parameters() if p.requires_grad]
+        params += [p for p in self.critic.parameters() if p.requires_grad]
+        return params
+
+    # ------------------------------------------------------------------------------------------------ rollout
+    @property
+    def learning_rate(self) -> float:
+        """Current learning rate (reads the device value)."""
+        return float(self._lr)
+
+    def _critic_values(self, obs: Observations) -> torch.Tensor:
+        """V(s) in return units (denormalized when value normalization is on). Shape: (N,)."""
+        values = self.critic.value(obs)
+        if self.value_normalizer is not None:
+            values = self.value_normalizer.denormalize(values)
+        return values
+
+    def act(self, obs: Observations) -> torch.Tensor:
+        """Sample actions for the current observations and record the policy's side of the transition.
+
+        Returns:
+            Actions. Shape: (num_envs, num_actions).
+        """
+        params = self.actor.distribution_params(obs)
+        actions = self.distribution.sample(params)
+        log_prob = self.distribution.log_prob(params, actions)
+        values = self._critic_values(obs)
+        self.storage.add_policy_output(obs, actions, log_prob, values, params)
+        return actions
+
+    def process_env_step(
+        self, obs: Observations, rewards: torch.Tensor, dones: torch.Tensor, extras: Mapping[str, Any]
+    ) -> None:
+        """Record the env's answer: extension rewards, time-out bootstrap, dones; reset recurrent state."""
+        rewards = rewards.to(device=self.device, dtype=torch.float32)
+        dones = dones.to(self.device)
+        for ext in self.extensions:
+            rewards = ext.on_transition(obs, rewards, dones, extras)
+        time_outs = extras.get("time_outs")
+        if time_outs is not None:
+            time_outs = time_outs.to(self.device)
+            if not (self._skip_bootstrap_without_time_outs and not bool(time_outs.any())):
+                final_obs = extras.get("final_obs")
+                if final_obs is not None:
+                    boot = self._critic_values(final_obs.to(self.device))
+                else:
+                    boot = self.storage.values[self.storage.step]
+                rewards = bootstrap_time_outs(rewards, time_outs, boot, self.cfg.gamma)
+        self.storage.add_env_output(rewards, dones)
+        self.actor.reset(dones)
+        self.critic.reset(dones)
+
+    def compute_returns(self, obs: Observations) -> None:
+        """GAE over the stored rollout, bootstrapped with V(obs after the last step)."""
+        st = self.storage
+        hidden = self.critic.get_hidden_state()
+        last_values = self._critic_values(obs)
+        # the bootstrap forward must not advance a recurrent critic's state
+        self.critic.reset(hidden_state=hidden)
+        returns, advantages = compute_gae(st.rewards, st.values, st.dones, last_values, self.cfg.gamma, self.cfg.lam)
+        st.returns.copy_(returns)
+        if not self.cfg.normalize_advantage_per_mini_batch:
+            advantages = normalize_advantages(advantages)
+        st.advantages.copy_(advantages)
+
+    # ------------------------------------------------------------------------------------------------- update
+    def update(self) -> dict[str, float]:
+        """Epochs × mini-batches of PPO steps; normalizers are updated afterwards from this rollout.
+
+        Returns:
+            Mean losses over the mini-batches (``value``, ``surrogate``, ``entropy``, ``kl`` and extension terms).
+        """
+        cfg = self.cfg
+        self._loss_sums.zero_()
+        ext_sums: dict[str, torch.Tensor] = {}
+        num_updates = 0
+        for batch in self.storage.mini_batch_generator(cfg.num_mini_batches, cfg.num_learning_epochs):
+            for ext in self.extensions:
+                batch = ext.augment_batch(batch)
+            losses, ext_losses = self._update_step(batch)
+            self._loss_sums += losses
+            for key, value in ext_losses.items():
+                ext_sums[key] = ext_sums.get(key, 0.0) + value.detach()
+            num_updates += 1
+        self._after_update()
+        means = (self._loss_sums / num_updates).tolist()  # the one host read of the update
+        result: dict[str, float] = dict(zip(_LOSS_KEYS, means, strict=True))
+        for key, value in ext_sums.items():
+            result[key] = float(value) / num_updates
+        self.storage.clear()
+        return result
+
+    def _update_step(self, batch: MiniBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One gradient step on one mini-batch; returns detached (value, surrogate, entropy, kl)."""
+        cfg = self.cfg
+        advantages = batch.advantages
+        if cfg.normalize_advantage_per_mini_batch:
+            advantages = normalize_advantages(advantages)
+        # forward passes under the current parameters
+        params = self.actor.distribution_params(batch.observations)
+        log_prob = self.distribution.log_prob(params, batch.actions)
+        entropy = self.distribution.entropy(params).mean()
+        values = self.critic.value(batch.observations)
+        returns, old_values = batch.returns, batch.old_values
+        if self.value_normalizer is not None:
+            # the critic regresses normalized returns; old values are mapped with the same statistics
+            returns = self.value_normalizer.normalize(returns)
+            old_values = self.value_normalizer.normalize(old_values)
+        # KL(π_old || π_θ) drives the adaptive learning rate before this step, as in rsl_rl
+        with torch.no_grad():
+            kl = self.distribution.kl(batch.old_dist_params, params).mean()
+            if cfg.schedule == "adaptive" and cfg.desired_kl is not None:
+                self._lr.copy_(adaptive_learning_rate(self._lr, kl, cfg.desired_kl))
+        surrogate = clipped_surrogate_loss(log_prob, batch.old_log_prob, advantages, cfg.clip_param)
+        value_loss = value_function_loss(values, old_values, returns, cfg.clip_param, cfg.use_clipped_value_loss)
+        # L = L_clip + c_v·L_V − c_e·H
+        loss = surrogate + cfg.value_loss_coef * value_loss - cfg.entropy_coef * entropy
+        ext_losses: dict[str, torch.Tensor] = {}
+        outputs = {"dist_params": params, "values": values}
+        for ext in self.extensions:
+            for key, term in ext.extra_loss(batch, outputs).items():
+                ext_losses[key] = term
+                loss = loss + term
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm, foreach=True)
+            nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        return torch.stack([value_loss, surrogate, entropy, kl]).detach(), ext_losses
+
+    @torch.no_grad()
+    def _after_update(self) -> None:
+        """Update normalizer statistics from this iteration's rollout (DESIGN decision 1)."""
+        obs = self.storage.observations
+        self.actor.update_normalization(obs)
+        self.critic.update_normalization(obs)
+        if self.value_normalizer is not None:
+            self.value_normalizer.update(self.storage.returns.reshape(-1))
+        for ext in self.extensions:
+            ext.after_update(self.storage)
+
+    # --------------------------------------------------------------------------------------------- modes, I/O
+    def train_mode(self) -> None:
+        """Put the models in training mode."""
+        self.actor.train()
+        self.critic.train()
+
+    def eval_mode(self) -> None:
+        """Put the models in evaluation mode."""
+        self.actor.eval()
+        self.critic.eval()
+
+    def get_policy(self) -> MLPModel:
+        """The actor (its ``forward(obs)`` gives deterministic actions)."""
+        return self.actor
+
+    def action_std(self) -> torch.Tensor:
+        """Mean spread of the actions taken in the stored rollout (0-d tensor)."""
+        return self.distribution.std(self.storage.dist_params).mean()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Model, optimizer, normalizer and extension states (rsl_rl's key names where they exist)."""
+        state: dict[str, Any] = {
+            "actor_state_dict": self.actor.state_dict(),
+            "critic_state_dict": self.critic.state_dict(),
+            "optimizer_state_dict": self.optimizer.state_dict(),
+            "learning_rate": self.learning_rate,
+        }
+        if self.value_normalizer is not None:
+            state["value_normalizer_state_dict"] = self.value_normalizer.state_dict()
+        state["extensions"] = {ext.name: ext.state_dict() for ext in self.extensions}
+        return state
+
+    def load_state_dict(
+        self, state: Mapping[str, Any], load_cfg: Mapping[str, bool] | None = None, strict: bool = True
+    ) -> None:
+        """Restore the parts ``load_cfg`` selects (all by default): actor, critic, optimizer, extensions."""
+        parts = {"actor": True, "critic": True, "optimizer": True, "extensions": True}
+        if load_cfg is not None:
+            parts.update({k: bool(v) for k, v in load_cfg.items()})
+        if parts["actor"]:
+            self.actor.load_state_dict(state["actor_state_dict"], strict=strict)
+        if parts["critic"]:
+            self.critic.load_state_dict(state["critic_state_dict"], strict=strict)
+            if self.value_normalizer is not None and "value_normalizer_state_dict" in state:
+                self.value_normalizer.load_state_dict(state["value_normalizer_state_dict"])
+        if parts["optimizer"] and "optimizer_state_dict" in state:
+            self.optimizer.load_state_dict(state["optimizer_state_dict"])
+            # keep the tensor learning rate shared between the schedule and the optimizer
+            lr = self.optimizer.param_groups[0]["lr"]
+            self._lr.copy_(torch.as_tensor(lr, dtype=torch.float32))
+            for group in self.optimizer.param_groups:
+                group["lr"] = self._lr
+        if parts["extensions"]:
+            saved = state.get("extensions", {})
+            for ext in self.extensions:
+                if ext.name in saved:
+                    ext.load_state_dict(saved[ext.name])

@@ -1,0 +1,124 @@
+"""Name → class registry of the built-in batched tasks.
+
+``make_task("cartpole", num_envs=4096, device="cuda")`` builds a task by name; ``register_task`` adds a task class
+under a new name (the CLI and configs then find it by that name).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any
+
+import torch
+
+from stride.env.tasks.base import BatchedTask
+from stride.env.tasks.cartpole import CartPole
+from stride.env.tasks.pendulum import Pendulum
+from stride.utils.errors import ConfigError
+
+__all__ = ["list_tasks", "make_task", "register_task", "task_class"]
+
+_TASKS: dict[str, type[BatchedTask]] = {
+    CartPole.name: CartPole,
+    Pendulum.name: Pendulum,
+}
+"""The registered tasks; the built-ins are listed here, others arrive through :func:`register_task`."""
+
+
+def register_task(name: str, cls: type[BatchedTask], *, overwrite: bool = False) -> None:
+    """Register a task class under ``name``.
+
+    Registering the same class under the same name again is a no-op.
+
+    Args:
+        name: Registry name (non-empty, no whitespace), e.g. ``"cartpole"``.
+        cls: A subclass of :class:`~stride.env.tasks.base.BatchedTask`.
+        overwrite: Replace a different class already registered under ``name``.
+
+    Raises:
+        ConfigError: If ``name`` is not a valid name, ``cls`` is not a ``BatchedTask`` subclass, or ``name`` is
+            taken by another class and ``overwrite`` is false.
+    """
+    if not isinstance(name, str) or not name or name != name.strip() or any(ch.isspace() for ch in name):
+        raise ConfigError(f"register_task: name must be a non-empty string without whitespace, got {name!r}.")
+    if not (isinstance(cls, type) and issubclass(cls, BatchedTask)):
+        raise ConfigError(
+            f"register_task: '{name}' must map to a subclass of stride.env.tasks.BatchedTask, got {cls!r}. "
+            "Subclass BatchedTask and implement _init_state, _sample_initial_state, _physics and _observe."
+        )
+    existing = _TASKS.get(name)
+    if existing is not None and existing is not cls and not overwrite:
+        raise ConfigError(
+            f"register_task: the name '{name}' is already taken by {existing.__module__}.{existing.__qualname__}; "
+            f"got {cls.__module__}.{cls.__qualname__}. Choose another name or pass overwrite=True."
+        )
+    _TASKS[name] = cls
+
+
+def list_tasks() -> list[str]:
+    """Names of all registered tasks.
+
+    Returns:
+        The names, sorted alphabetically.
+    """
+    return sorted(_TASKS)
+
+
+def task_class(name: str) -> type[BatchedTask]:
+    """Look up the class registered under ``name``.
+
+    Args:
+        name: Registry name, e.g. ``"pendulum"``.
+
+    Returns:
+        The task class.
+
+    Raises:
+        ConfigError: If no task has that name; the message lists the known names and the closest match.
+    """
+    cls = _TASKS.get(name)
+    if cls is None:
+        known = list_tasks()
+        close = difflib.get_close_matches(str(name).lower(), known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            f"Unknown task {name!r}; known tasks: {', '.join(known)}.{hint} "
+            "Custom tasks must be added with stride.env.tasks.register_task(name, cls) first."
+        )
+    return cls
+
+
+def make_task(
+    name: str,
+    num_envs: int = 1,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    **kwargs: Any,
+) -> BatchedTask:
+    """Build the task registered under ``name``.
+
+    Args:
+        name: Registry name, e.g. ``"cartpole"``.
+        num_envs: Number of environments in the batch (>= 1).
+        device: Torch device of the task.
+        seed: Seed of the task's random generator.
+        **kwargs: Further constructor arguments of the task class (e.g. ``max_episode_length``).
+
+    Returns:
+        The constructed task.
+
+    Raises:
+        ConfigError: If ``name`` is unknown, a keyword is not accepted by the task's constructor, or the task
+            rejects a value.
+    """
+    cls = task_class(name)
+    try:
+        inspect.signature(cls).bind(num_envs=num_envs, device=device, seed=seed, **kwargs)
+    except TypeError as err:
+        accepted = [p for p in inspect.signature(cls).parameters if p not in ("num_envs", "device", "seed")]
+        raise ConfigError(
+            f"make_task('{name}'): {err}. {cls.__qualname__} accepts num_envs, device, seed and "
+            f"{', '.join(accepted) if accepted else 'no further arguments'}."
+        ) from err
+    return cls(num_envs=num_envs, device=device, seed=seed, **kwargs)

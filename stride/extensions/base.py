@@ -1,0 +1,89 @@
+"""The extension hook protocol: how symmetry, RND and user extensions plug into an algorithm.
+
+An algorithm holds a list of extensions and calls every hook at a fixed point of its loop, so extension logic
+never appears as ``if self.rnd:`` branches inside the algorithm. Every hook has a no-op default; an extension
+overrides only what it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+if TYPE_CHECKING:
+    from stride.storage import MiniBatch, RolloutStorage
+
+__all__ = ["Extension", "check_compatibility"]
+
+
+class Extension:
+    """Base class of algorithm extensions.
+
+    Hook order within one iteration: ``on_transition`` after every env step (may change the rewards that are
+    stored), then per mini-batch ``augment_batch`` before the forward passes and ``extra_loss`` after them, then
+    ``after_update`` once, then ``stats`` for logging. ``sync`` is called after gradients are all-reduced in
+    multi-process training.
+    """
+
+    name: ClassVar[str] = "extension"
+    """Short name, used in logs and checkpoints."""
+
+    incompatible_with: ClassVar[tuple[str, ...]] = ()
+    """Names of extensions (or model features, e.g. ``"recurrent"``) this one cannot be combined with."""
+
+    def on_transition(
+        self, obs: Mapping[str, torch.Tensor], rewards: torch.Tensor, dones: torch.Tensor, extras: Mapping[str, Any]
+    ) -> torch.Tensor:
+        """Called after each env step with the next observations; returns the rewards to store. Shape: (N,)."""
+        return rewards
+
+    def augment_batch(self, batch: MiniBatch) -> MiniBatch:
+        """Return the mini-batch to train on (e.g. with mirrored copies appended)."""
+        return batch
+
+    def extra_loss(self, batch: MiniBatch, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Losses to add to the algorithm's loss (already weighted), keyed by log name.
+
+        ``outputs`` holds the algorithm's forward results, e.g. ``dist_params``, ``values``,
+        ``original_batch_size``.
+        """
+        return {}
+
+    def after_update(self, storage: RolloutStorage) -> None:
+        """Called once per iteration after the optimizer steps (e.g. to update normalizers)."""
+
+    def stats(self) -> dict[str, torch.Tensor | float]:
+        """Scalars to log for this iteration."""
+        return {}
+
+    def parameters_to_sync(self) -> list[torch.nn.Parameter]:
+        """Trainable parameters whose gradients must be all-reduced in multi-process training."""
+        return []
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume this extension exactly."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+def check_compatibility(extensions: list[Extension], features: set[str]) -> None:
+    """Raise if two extensions, or an extension and a model feature, declare each other incompatible.
+
+    Args:
+        extensions: The extensions to be combined.
+        features: Model features present (e.g. ``{"recurrent"}``).
+
+    Raises:
+        ConfigError: Naming both sides of the conflict.
+    """
+    from stride.utils.errors import ConfigError
+
+    names = {ext.name for ext in extensions} | features
+    for ext in extensions:
+        for other in ext.incompatible_with:
+            if other in names and other != ext.name:
+                raise ConfigError(f"extension '{ext.name}' cannot be combined with '{other}'.")

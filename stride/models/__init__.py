@@ -1,0 +1,7 @@
+"""Models: observation-group selection + normalizer + network + distribution."""
+
+from __future__ import annotations
+
+from stride.models.mlp_model import MLPModel, Observations
+
+__all__ = ["MLPModel", "Observations"]

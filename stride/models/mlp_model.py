@@ -1,0 +1,172 @@
+"""MLP model: observation-group selection, optional normalizer, MLP, optional output distribution."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from stride.modules import MLP, Distribution, EmpiricalNormalization, resolve_distribution
+from stride.utils.errors import ConfigError
+
+__all__ = ["MLPModel", "Observations"]
+
+Observations = Mapping[str, torch.Tensor]
+"""A TensorDict or a plain dict of observation groups, each of shape (batch, ...)."""
+
+
+class MLPModel(nn.Module):
+    """A model over 1-D observation groups (the rsl_rl ``MLPModel`` constructor and state-dict layout).
+
+    Args:
+        obs: Example observations, used for group sizes.
+        obs_groups: Observation sets → env groups (resolved).
+        obs_set: Which set this model reads (``"actor"``, ``"critic"``, ...).
+        output_dim: Action size for an actor, 1 for a critic.
+        hidden_dims: MLP hidden widths.
+        activation: MLP activation name.
+        obs_normalization: Normalize the concatenated input with running statistics.
+        distribution_cfg: Output distribution config; None for a deterministic output.
+
+    Raises:
+        ConfigError: If a group is missing or not 1-D.
+    """
+
+    is_recurrent: bool = False
+    """Whether the model keeps a hidden state across steps."""
+
+    def __init__(
+        self,
+        obs: Observations,
+        obs_groups: Mapping[str, Sequence[str]],
+        obs_set: str,
+        output_dim: int,
+        hidden_dims: Sequence[int] = (256, 256, 256),
+        activation: str = "elu",
+        obs_normalization: bool = False,
+        distribution_cfg: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if obs_set not in obs_groups:
+            raise ConfigError(f"obs_groups has no '{obs_set}' set; sets given: {sorted(obs_groups)}.")
+        self.obs_set = obs_set
+        self.obs_groups = list(obs_groups[obs_set])
+        self.obs_dim = self._input_dim(obs)
+        self.obs_normalization = obs_normalization
+        self.obs_normalizer: nn.Module = EmpiricalNormalization(self.obs_dim) if obs_normalization else nn.Identity()
+        self.distribution: Distribution | None = resolve_distribution(distribution_cfg, output_dim)
+        mlp_out = self.distribution.input_dim if self.distribution is not None else output_dim
+        self.mlp = MLP(self._latent_dim(), mlp_out, list(hidden_dims), activation)
+        if self.distribution is not None:
+            self.distribution.init_mlp_weights(self.mlp)
+        self.output_dim = output_dim
+
+    # ------------------------------------------------------------------------------------------------ inputs
+    def _input_dim(self, obs: Observations) -> int:
+        total = 0
+        for group in self.obs_groups:
+            if group not in obs:
+                raise ConfigError(
+                    f"{self.obs_set}: observation group '{group}' is missing; env groups: {list(obs.keys())}."
+                )
+            shape = tuple(obs[group].shape)
+            if len(shape) != 2:
+                raise ConfigError(
+                    f"{self.obs_set}: MLPModel needs 1-D groups (shape (num_envs, size)); group '{group}' has shape "
+                    f"{shape}. Use CNNModel for images."
+                )
+            total += shape[1]
+        return total
+
+    def _latent_dim(self) -> int:
+        return self.obs_dim
+
+    def select(self, obs: Observations) -> torch.Tensor:
+        """Concatenate this model's groups. Shape: (batch, obs_dim)."""
+        if len(self.obs_groups) == 1:
+            return obs[self.obs_groups[0]]
+        return torch.cat([obs[g] for g in self.obs_groups], dim=-1)
+
+    def latent(self, obs: Observations, masks: torch.Tensor | None = None, hidden_state: Any = None) -> torch.Tensor:
+        """Selected and normalized input of the MLP. Shape: (batch, latent_dim)."""
+        return self.obs_normalizer(self.select(obs))
+
+    # ------------------------------------------------------------------------------------------------ outputs
+    def raw(self, obs: Observations, masks: torch.Tensor | None = None, hidden_state: Any = None) -> torch.Tensor:
+        """MLP output before the distribution. Shape: (batch, mlp_output_dim)."""
+        return self.mlp(self.latent(obs, masks, hidden_state))
+
+    def distribution_params(
+        self, obs: Observations, masks: torch.Tensor | None = None, hidden_state: Any = None
+    ) -> tuple[torch.Tensor, ...]:
+        """Parameters of the output distribution (e.g. mean and std), each of shape (batch, output_dim).
+
+        Raises:
+            ConfigError: If the model has no distribution.
+        """
+        if self.distribution is None:
+            raise ConfigError(f"{self.obs_set}: this model has no distribution_cfg, so it cannot act stochastically.")
+        return self.distribution.params(self.raw(obs, masks, hidden_state))
+
+    def value(self, obs: Observations, masks: torch.Tensor | None = None, hidden_state: Any = None) -> torch.Tensor:
+        """Scalar output of a critic. Shape: (batch,)."""
+        return self.raw(obs, masks, hidden_state).squeeze(-1)
+
+    def forward(
+        self,
+        obs: Observations,
+        masks: torch.Tensor | None = None,
+        hidden_state: Any = None,
+        stochastic_output: bool = False,
+    ) -> torch.Tensor:
+        """Deterministic output (mean action or value), or a sample when ``stochastic_output`` (rsl_rl's call)."""
+        out = self.raw(obs, masks, hidden_state)
+        if self.distribution is None:
+            return out
+        if stochastic_output:
+            return self.distribution.sample(self.distribution.params(out))
+        return self.distribution.deterministic_output(out)
+
+    # ------------------------------------------------------------------------------------------ normalization
+    @torch.no_grad()
+    def update_normalization(self, obs: Observations) -> None:
+        """Merge the statistics of ``obs`` (any batch shape ending in the group sizes) into the normalizer."""
+        if isinstance(self.obs_normalizer, EmpiricalNormalization):
+            x = self.select(obs)
+            self.obs_normalizer.update(x.reshape(-1, x.shape[-1]))
+
+    # ------------------------------------------------------------------------------------ recurrent interface
+    def reset(self, dones: torch.Tensor | None = None, hidden_state: Any = None) -> None:
+        """Reset the hidden state of done envs (no-op for an MLP)."""
+
+    def get_hidden_state(self) -> Any:
+        """The hidden state to store with a transition (None for an MLP)."""
+        return None
+
+    def detach_hidden_state(self, dones: torch.Tensor | None = None) -> None:
+        """Cut the gradient through the hidden state (no-op for an MLP)."""
+
+    # ------------------------------------------------------------------------------------------------ export
+    def as_export_module(self) -> nn.Module:
+        """A self-contained copy mapping the concatenated observation to the deterministic output."""
+        return _ExportMLP(self)
+
+
+class _ExportMLP(nn.Module):
+    """TorchScript/ONNX-friendly deterministic policy: normalizer → MLP → distribution mode."""
+
+    def __init__(self, model: MLPModel) -> None:
+        super().__init__()
+        self.obs_normalizer = copy.deepcopy(model.obs_normalizer)
+        self.mlp = copy.deepcopy(model.mlp)
+        self.head = copy.deepcopy(model.distribution) if model.distribution is not None else None
+        self.input_dim = model.obs_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.mlp(self.obs_normalizer(x))
+        if self.head is not None:
+            return self.head.deterministic_output(out)
+        return out

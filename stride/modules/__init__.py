@@ -1,0 +1,28 @@
+"""Plain neural building blocks: MLP, normalizers and action distributions (no observation groups)."""
+
+from __future__ import annotations
+
+from stride.modules.activations import ACTIVATION_NAMES, resolve_activation
+from stride.modules.distributions import (
+    BetaDistribution,
+    Distribution,
+    GaussianDistribution,
+    HeteroscedasticGaussianDistribution,
+    resolve_distribution,
+)
+from stride.modules.mlp import MLP
+from stride.modules.normalization import EmpiricalNormalization, ValueNormalizer, combine_moments
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "MLP",
+    "BetaDistribution",
+    "Distribution",
+    "EmpiricalNormalization",
+    "GaussianDistribution",
+    "HeteroscedasticGaussianDistribution",
+    "ValueNormalizer",
+    "combine_moments",
+    "resolve_activation",
+    "resolve_distribution",
+]

@@ -1,0 +1,7 @@
+"""Runners: the training loops."""
+
+from __future__ import annotations
+
+from stride.runners.on_policy_runner import OnPolicyRunner
+
+__all__ = ["OnPolicyRunner"]

@@ -1,0 +1,272 @@
+"""The on-policy runner: rollout, update, logging and checkpoints around an algorithm (rsl_rl's surface)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import yaml
+
+from stride.algorithms.ppo import PPO
+from stride.config.schema import RunnerCfg
+from stride.config.strict import build, to_dict
+from stride.env.vec_env import VecEnv
+from stride.logging import RunLogger
+from stride.utils.checkpoint import SCHEMA_VERSION, atomic_save, load_checkpoint
+from stride.utils.errors import CheckpointError
+from stride.utils.nonfinite import check_finite_step
+from stride.utils.seeding import get_rng_state, seed_everything, set_rng_state
+
+__all__ = ["OnPolicyRunner"]
+
+_log = logging.getLogger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    """A YAML-safe copy of a config value (callables and classes become 'module:name' strings)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if callable(value):
+        return f"{getattr(value, '__module__', '?')}:{getattr(value, '__qualname__', repr(value))}"
+    return repr(value)
+
+
+class OnPolicyRunner:
+    """Train an on-policy algorithm on a VecEnv.
+
+    Args:
+        env: Any object following the VecEnv contract.
+        train_cfg: rsl_rl v5 style dict (runner keys + ``algorithm``, ``actor``, ``critic``); never modified.
+        log_dir: Run directory for config, checkpoints, TensorBoard, metrics.jsonl and the plot; None logs nothing
+            to disk.
+        device: Device of models and storage (the env may live elsewhere; tensors are moved).
+
+    Raises:
+        ConfigError: On an unknown key or invalid value, before the first env step.
+    """
+
+    def __init__(
+        self, env: VecEnv, train_cfg: Mapping[str, Any], log_dir: str | None = None, device: str = "cpu"
+    ) -> None:
+        self.env = env
+        self.cfg = build(RunnerCfg, train_cfg)
+        self.train_cfg = _plain(to_dict(self.cfg))
+        self.device = torch.device(device)
+        self.log_dir = log_dir
+        if self.cfg.seed is not None:
+            seed_everything(self.cfg.seed)
+        obs = env.get_observations().to(self.device)
+        if self.cfg.check_for_nan:
+            check_finite_step(obs, None, "reset (get_observations)")
+        self.alg = PPO.construct(
+            obs,
+            env.num_envs,
+            env.num_actions,
+            self.cfg.num_steps_per_env,
+            train_cfg,
+            self.cfg.obs_groups,
+            self.device,
+        )
+        self.current_learning_iteration = 0
+        self.total_env_steps = 0
+        self.git_status_repos: list[str] = []
+        self._logger: RunLogger | None = None
+        self._loaded = False
+
+    # -------------------------------------------------------------------------------------------------- learn
+    def learn(self, num_learning_iterations: int, init_at_random_ep_len: bool = False) -> None:
+        """Run ``num_learning_iterations`` iterations of rollout + update.
+
+        Args:
+            num_learning_iterations: Iterations to run from the current one.
+            init_at_random_ep_len: Start every env at a random point of its time limit (decorrelates resets).
+                Ignored after ``load`` so a resumed run continues exactly.
+        """
+        env, alg, cfg = self.env, self.alg, self.cfg
+        if init_at_random_ep_len and not self._loaded:
+            env.episode_length_buf = torch.randint_like(env.episode_length_buf, high=int(env.max_episode_length))
+        logger = self._open_logger()
+        obs = env.get_observations().to(self.device)
+        alg.train_mode()
+        num_envs = env.num_envs
+        ep_return = torch.zeros(num_envs, device=self.device)
+        ep_length = torch.zeros(num_envs, device=self.device)
+        start_it = self.current_learning_iteration
+        total_it = start_it + num_learning_iterations
+        for it in range(start_it, total_it):
+            t0 = time.perf_counter()
+            ended = torch.zeros(3, device=self.device)  # sum of returns, sum of lengths, count
+            extra_logs: dict[str, list[torch.Tensor]] = {}
+            with torch.inference_mode():
+                for step in range(cfg.num_steps_per_env):
+                    actions = alg.act(obs)
+                    if cfg.clip_actions is not None:
+                        actions = actions.clamp(-cfg.clip_actions, cfg.clip_actions)
+                    obs, rewards, dones, extras = env.step(actions.to(env.device))
+                    obs, rewards, dones = (
+                        obs.to(self.device),
+                        rewards.to(self.device, torch.float32),
+                        dones.to(self.device),
+                    )
+                    if cfg.check_for_nan:
+                        check_finite_step(obs, rewards, f"step {step} of iteration {it}")
+                    alg.process_env_step(obs, rewards, dones, extras)
+                    # episode statistics on the device, read once per iteration
+                    done_f = dones.to(torch.float32)
+                    ep_return += rewards
+                    ep_length += 1.0
+                    ended += torch.stack([(ep_return * done_f).sum(), (ep_length * done_f).sum(), done_f.sum()])
+                    ep_return *= 1.0 - done_f
+                    ep_length *= 1.0 - done_f
+                    _collect_extras(extras, extra_logs)
+                alg.compute_returns(obs)
+            self._sync_timing()
+            t1 = time.perf_counter()
+            losses = alg.update()
+            self._sync_timing()
+            t2 = time.perf_counter()
+            self.current_learning_iteration = it + 1
+            self.total_env_steps += cfg.num_steps_per_env * num_envs
+            scalars = self._iteration_scalars(ended, losses, extra_logs, t1 - t0, t2 - t1)
+            logger.log(it, scalars, start_iteration=start_it, total_iterations=total_it)
+            if self.log_dir is not None and (it + 1) % cfg.save_interval == 0:
+                self.save(os.path.join(self.log_dir, f"model_{it + 1}.pt"))
+        if self.log_dir is not None:
+            self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"))
+        plot = logger.close()
+        self._logger = None
+        if plot is not None:
+            _log.info("learning curve written to %s", plot)
+
+    def _open_logger(self) -> RunLogger:
+        if self._logger is None:
+            self._logger = RunLogger.create(self.log_dir)
+            if self.log_dir is not None:
+                os.makedirs(self.log_dir, exist_ok=True)
+                with open(os.path.join(self.log_dir, "config.yaml"), "w", encoding="utf-8") as handle:
+                    yaml.safe_dump(
+                        {"runner": self.train_cfg, "env": _plain(getattr(self.env, "cfg", {}))}, handle, sort_keys=False
+                    )
+        return self._logger
+
+    def _sync_timing(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _iteration_scalars(
+        self,
+        ended: torch.Tensor,
+        losses: Mapping[str, float],
+        extra_logs: Mapping[str, list[torch.Tensor]],
+        collect_time: float,
+        learn_time: float,
+    ) -> dict[str, float]:
+        ret_sum, len_sum, count = ended.tolist()
+        steps = self.cfg.num_steps_per_env * self.env.num_envs
+        scalars: dict[str, float] = {
+            "Train/mean_reward": ret_sum / count if count > 0 else float("nan"),
+            "Train/mean_episode_length": len_sum / count if count > 0 else float("nan"),
+            "Train/num_episodes": count,
+        }
+        scalars.update({f"Loss/{k}": v for k, v in losses.items()})
+        scalars["Policy/learning_rate"] = self.alg.learning_rate
+        scalars["Policy/mean_std"] = float(self.alg.action_std())
+        scalars["Perf/total_fps"] = steps / max(collect_time + learn_time, 1e-9)
+        scalars["Perf/collection_time"] = collect_time
+        scalars["Perf/learning_time"] = learn_time
+        scalars["Perf/total_steps"] = float(self.total_env_steps)
+        for key, values in extra_logs.items():
+            flat = torch.cat([v.reshape(-1).float() for v in values])
+            if flat.numel() > 0:
+                name = key[1:] if key.startswith("/") else f"Episode/{key}"
+                scalars[name] = float(flat.mean())
+        return scalars
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+    def save(self, path: str, infos: dict[str, Any] | None = None) -> None:
+        """Write a complete, resumable checkpoint atomically (rsl_rl key names where they exist)."""
+        state = self.alg.state_dict()
+        state.update(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "iter": self.current_learning_iteration,
+                "total_env_steps": self.total_env_steps,
+                "infos": infos,
+                "config": self.train_cfg,
+                "rng_state": get_rng_state(),
+            }
+        )
+        env_state = getattr(self.env, "state_dict", None)
+        if callable(env_state):
+            state["env_state"] = env_state()
+        atomic_save(state, path)
+
+    def load(
+        self,
+        path: str,
+        load_cfg: Mapping[str, bool] | None = None,
+        strict: bool = True,
+        map_location: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Restore a checkpoint; returns its ``infos``.
+
+        Args:
+            path: Checkpoint file.
+            load_cfg: Parts to restore (``actor``, ``critic``, ``optimizer``, ``iteration``, ``rng``, ``env``,
+                ``extensions``); all when None.
+            strict: Require exact state-dict keys.
+            map_location: Passed to ``torch.load``.
+
+        Raises:
+            CheckpointError: If the file is unreadable or does not match the models.
+        """
+        data = load_checkpoint(path, map_location=map_location or self.device)
+        parts = {"actor": True, "critic": True, "optimizer": True, "iteration": True, "rng": True, "env": True}
+        if load_cfg is not None:
+            parts.update({k: bool(v) for k, v in load_cfg.items()})
+        try:
+            self.alg.load_state_dict(data, parts, strict)
+        except (RuntimeError, KeyError) as err:
+            raise CheckpointError(f"checkpoint '{path}' does not match the models: {err}") from err
+        if parts["iteration"]:
+            self.current_learning_iteration = int(data.get("iter", 0))
+            self.total_env_steps = int(data.get("total_env_steps", 0))
+        if parts["rng"] and "rng_state" in data:
+            set_rng_state(data["rng_state"])
+        env_load = getattr(self.env, "load_state_dict", None)
+        if parts["env"] and "env_state" in data and callable(env_load):
+            env_load(data["env_state"])
+        self._loaded = True
+        return data.get("infos")
+
+    # ----------------------------------------------------------------------------------------------- policy
+    def get_inference_policy(self, device: str | None = None) -> torch.nn.Module:
+        """The actor in eval mode: ``policy(obs)`` returns deterministic actions."""
+        self.alg.eval_mode()
+        policy = self.alg.get_policy()
+        return policy.to(device) if device is not None else policy
+
+    def add_git_repo_to_log(self, repo_file_path: str) -> None:
+        """Register a repository whose git state is saved in the run directory."""
+        self.git_status_repos.append(repo_file_path)
+
+
+def _collect_extras(extras: Mapping[str, Any], out: dict[str, list[torch.Tensor]]) -> None:
+    """Gather ``extras['episode']`` / ``extras['log']`` values of one step (reduced once per iteration)."""
+    for section in ("episode", "log"):
+        values = extras.get(section)
+        if not isinstance(values, Mapping):
+            continue
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                out.setdefault(key, []).append(value.detach())
+            elif isinstance(value, (int, float)):
+                out.setdefault(key, []).append(torch.tensor(float(value)))

@@ -1,0 +1,71 @@
+"""Atomic checkpoint writes and safe, explained reads."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import Any
+
+import torch
+
+from stride.utils.errors import CheckpointError
+
+__all__ = ["SCHEMA_VERSION", "atomic_save", "load_checkpoint"]
+
+SCHEMA_VERSION = 1
+"""Version of stride's checkpoint layout; older versions are migrated on load."""
+
+
+def atomic_save(obj: dict[str, Any], path: str) -> None:
+    """Write ``obj`` to ``path`` so that ``path`` is always either the old file or the complete new one.
+
+    A temporary file in the same folder is written, flushed and fsynced, then renamed over ``path``.
+
+    Raises:
+        CheckpointError: If the folder cannot be written (the previous file, if any, is left intact).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise CheckpointError(f"cannot write checkpoint '{path}': {err}") from err
+        raise
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # some file systems do not support fsync on folders
+        pass
+
+
+def load_checkpoint(path: str, map_location: str | torch.device | None = None) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: If the file is missing, empty, truncated, not a torch file, or not a dict.
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint '{path}' does not exist.")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(
+            f"checkpoint '{path}' is empty (0 bytes): the write was interrupted or it is not a checkpoint."
+        )
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt files
+        raise CheckpointError(f"checkpoint '{path}' cannot be read ({type(err).__name__}: {err}).") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint '{path}' holds a {type(data).__name__}, expected a dict of states.")
+    return data

@@ -1,0 +1,134 @@
+"""Tests for stride.modules.mlp and stride.modules.activations."""
+
+from __future__ import annotations
+
+import pytest
+import rsl_rl.modules as rsl_modules
+import torch
+from rsl_rl.utils import resolve_nn_activation
+from torch import nn
+
+from stride.modules.activations import ACTIVATION_NAMES, resolve_activation
+from stride.modules.mlp import MLP
+from stride.utils.errors import ConfigError
+
+_LAYOUTS = [
+    (7, 3, [64, 32], "elu", None),
+    (7, 3, [-1, 16, -1], "relu", "tanh"),
+    (5, 1, [8], "swish", None),
+    (12, 4, [256, 256, 256], "elu", None),
+]
+
+
+def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in module.state_dict().items()}
+
+
+class TestRslRlLayout:
+    """MLP state dicts have rsl_rl's keys and shapes, load rsl_rl weights as is and then compute the same outputs."""
+
+    @pytest.mark.parametrize(("input_dim", "output_dim", "hidden", "act", "last_act"), _LAYOUTS)
+    def test_keys_shapes_and_outputs_match(
+        self, input_dim: int, output_dim: int, hidden: list[int], act: str, last_act: str | None
+    ) -> None:
+        torch.manual_seed(0)
+        ours = MLP(input_dim, output_dim, hidden, act, last_act)
+        theirs = rsl_modules.MLP(input_dim, output_dim, hidden, act, last_act)
+        assert _shapes(ours) == _shapes(theirs)
+        assert [type(m) for m in ours] == [type(m) for m in theirs]
+        ours.load_state_dict(theirs.state_dict())
+        x = torch.randn(16, input_dim)
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0.0, atol=0.0)
+
+    def test_two_headed_output_matches_rsl_rl_list_output(self) -> None:
+        num_actions = 4
+        ours = MLP(10, 2 * num_actions, [32, 32])
+        theirs = rsl_modules.MLP(10, [2, num_actions], [32, 32])
+        assert _shapes(ours) == _shapes(theirs)
+        assert list(_shapes(ours)) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+        ours.load_state_dict(theirs.state_dict())
+        x = torch.randn(5, 10)
+        # rsl_rl unflattens to (B, 2, A); row block 0 of that is the first A of our flat output
+        torch.testing.assert_close(ours(x).view(5, 2, num_actions), theirs(x), rtol=0.0, atol=0.0)
+
+    def test_minus_one_means_input_dim(self) -> None:
+        mlp = MLP(9, 2, [-1, 4])
+        assert [(lin.in_features, lin.out_features) for lin in mlp.linear_layers] == [(9, 9), (9, 4), (4, 2)]
+        assert (mlp.input_dim, mlp.output_dim) == (9, 2)
+
+    def test_scripted_equals_eager(self) -> None:
+        mlp = MLP(6, 3, [16, 16], "mish", "tanh")
+        x = torch.randn(8, 6)
+        torch.testing.assert_close(torch.jit.script(mlp)(x), mlp(x), rtol=0.0, atol=0.0)
+
+
+class TestActivations:
+    """Every rsl_rl activation name resolves to the same torch class; bad names fail with a suggestion."""
+
+    @pytest.mark.parametrize("name", ACTIVATION_NAMES)
+    def test_same_class_as_rsl_rl(self, name: str) -> None:
+        assert type(resolve_activation(name)) is type(resolve_nn_activation(name))
+        assert type(resolve_activation(name.upper())) is type(resolve_nn_activation(name))
+
+    def test_exactly_rsl_rl_names(self) -> None:
+        assert len(ACTIVATION_NAMES) == 12
+        assert {"crelu", "swish", "lrelu", "identity"} <= set(ACTIVATION_NAMES)
+        assert isinstance(resolve_activation("crelu"), nn.CELU)
+        assert isinstance(resolve_activation("swish"), nn.SiLU)
+
+    def test_fresh_instance_each_call(self) -> None:
+        assert resolve_activation("elu") is not resolve_activation("elu")
+
+    def test_unknown_name_suggests_closest(self) -> None:
+        with pytest.raises(ConfigError, match=r"'rellu'.*Did you mean 'relu'"):
+            resolve_activation("rellu")
+        with pytest.raises(ConfigError, match="expected one of"):
+            resolve_activation("zzzz")
+        with pytest.raises(ConfigError, match="must be a string"):
+            resolve_activation(None)  # type: ignore[arg-type]
+
+
+class TestValidation:
+    """Impossible MLP shapes raise ConfigError naming the field instead of building a broken network."""
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"hidden_dims": []}, "hidden_dims"),
+            ({"hidden_dims": 64}, "hidden_dims"),
+            ({"hidden_dims": [64, 0]}, r"hidden_dims\[1\]"),
+            ({"hidden_dims": [-2]}, r"hidden_dims\[0\]"),
+            ({"hidden_dims": [True]}, r"hidden_dims\[0\]"),
+            ({"input_dim": 0}, "input_dim"),
+            ({"output_dim": -1}, "output_dim"),
+            ({"activation": "elux"}, "elux"),
+            ({"last_activation": "tanhh"}, "tanhh"),
+        ],
+    )
+    def test_rejects(self, kwargs: dict[str, object], field: str) -> None:
+        args: dict[str, object] = {"input_dim": 4, "output_dim": 2, "hidden_dims": [8]} | kwargs
+        with pytest.raises(ConfigError, match=field):
+            MLP(**args)  # type: ignore[arg-type]
+
+
+class TestInitOrthogonal:
+    """init_orthogonal gives W W^T = gain^2 I (rows <= cols) per Linear layer and zero biases."""
+
+    def test_per_layer_gains(self) -> None:
+        torch.manual_seed(1)
+        mlp = MLP(64, 4, [32, 16])
+        gains = [1.5, 2.0, 0.01]
+        mlp.init_orthogonal(gains)
+        for layer, gain in zip(mlp.linear_layers, gains, strict=True):
+            w = layer.weight.detach().double()
+            eye = torch.eye(w.shape[0], dtype=torch.float64)
+            torch.testing.assert_close(w @ w.T, gain**2 * eye, rtol=0.0, atol=1e-5)
+            assert torch.count_nonzero(layer.bias) == 0
+
+    def test_single_gain_and_wrong_count(self) -> None:
+        mlp = MLP(8, 2, [8])
+        mlp.init_orthogonal(3.0)
+        w = mlp.linear_layers[0].weight.detach().double()
+        torch.testing.assert_close(w @ w.T, 9.0 * torch.eye(8, dtype=torch.float64), rtol=0.0, atol=1e-5)
+        with pytest.raises(ConfigError, match="3 gains for 2 Linear layers"):
+            mlp.init_orthogonal([1.0, 1.0, 1.0])
