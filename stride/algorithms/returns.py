@@ -36,15 +36,18 @@ def compute_gae(
         ``(returns, advantages)``, each of shape (T, N).
     """
     num_steps = rewards.shape[0]
-    not_done = 1.0 - dones.to(rewards.dtype)
+    done = dones.to(torch.bool)
     advantages = torch.empty_like(rewards)
     gae = torch.zeros_like(last_values)
     next_values = last_values
+    zero = torch.zeros((), dtype=rewards.dtype, device=rewards.device)
     for t in reversed(range(num_steps)):
+        # masked with where, not a product, so a non-finite value behind a done cannot leak (0·NaN = NaN)
+        next_v = torch.where(done[t], zero, next_values)
         # δ_t = r_t + γ·(1 − d_t)·V(s_{t+1}) − V(s_t)
-        delta = rewards[t] + gamma * not_done[t] * next_values - values[t]
+        delta = rewards[t] + gamma * next_v - values[t]
         # A_t = δ_t + γ·λ·(1 − d_t)·A_{t+1}
-        gae = delta + gamma * lam * not_done[t] * gae
+        gae = delta + gamma * lam * torch.where(done[t], zero, gae)
         advantages[t] = gae
         next_values = values[t]
     # R_t = A_t + V(s_t): the λ-return the critic regresses to
@@ -66,8 +69,8 @@ def bootstrap_time_outs(
     Returns:
         r_t + γ·V·timeout_t. Shape: (N,).
     """
-    # r_t ← r_t + γ·V(s_{t+1}^final)·1[truncated]
-    return rewards + gamma * bootstrap_values * time_outs.to(rewards.dtype)
+    # r_t ← r_t + γ·V(s_{t+1}^final)·1[truncated]; where() keeps non-finite values of other envs out
+    return torch.where(time_outs.to(torch.bool), rewards + gamma * bootstrap_values, rewards)
 
 
 def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

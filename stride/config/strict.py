@@ -54,6 +54,10 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if tp is Any:
         return _deepcopy_plain(value)
     if origin in (Union, types.UnionType):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        if value is not None and len(options) == 1:
+            # Optional[X] with a value: X's own error is the precise one (dotted path, suggestion)
+            return _coerce(value, options[0], path)
         errors = []
         for option in get_args(tp):
             try:

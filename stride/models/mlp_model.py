@@ -57,7 +57,9 @@ class MLPModel(nn.Module):
         self.obs_dim = self._input_dim(obs)
         self.obs_normalization = obs_normalization
         self.obs_normalizer: nn.Module = EmpiricalNormalization(self.obs_dim) if obs_normalization else nn.Identity()
-        self.distribution: Distribution | None = resolve_distribution(distribution_cfg, output_dim)
+        self.distribution: Distribution | None = resolve_distribution(
+            distribution_cfg, output_dim, f"{obs_set}.distribution_cfg"
+        )
         mlp_out = self.distribution.input_dim if self.distribution is not None else output_dim
         self.mlp = MLP(self._latent_dim(), mlp_out, list(hidden_dims), activation)
         if self.distribution is not None:

@@ -678,7 +678,9 @@ def _resolve_class(class_name: object) -> type[Distribution]:
     return resolved
 
 
-def resolve_distribution(cfg: Mapping[str, Any] | None, output_dim: int) -> Distribution | None:
+def resolve_distribution(
+    cfg: Mapping[str, Any] | None, output_dim: int, path: str = "distribution_cfg"
+) -> Distribution | None:
     """Build the distribution a ``distribution_cfg`` dict describes.
 
     Args:
@@ -687,6 +689,7 @@ def resolve_distribution(cfg: Mapping[str, Any] | None, output_dim: int) -> Dist
             ``"module:Attr"`` / ``"module.Attr"`` of any :class:`Distribution` subclass, or the class itself; rsl_rl
             paths of the built-in names map to stride's classes. The dict is never modified.
         output_dim: Action size A, passed as the first constructor argument.
+        path: Dotted config path of ``cfg`` for error messages (e.g. ``"actor.distribution_cfg"``).
 
     Returns:
         The distribution, or None when ``cfg`` is None.
@@ -699,18 +702,16 @@ def resolve_distribution(cfg: Mapping[str, Any] | None, output_dim: int) -> Dist
     if cfg is None:
         return None
     if not isinstance(cfg, Mapping):
-        raise ConfigError(f"distribution_cfg must be a dict or None, got {type(cfg).__name__}: {cfg!r}.")
+        raise ConfigError(f"{path} must be a dict or None, got {type(cfg).__name__}: {cfg!r}.")
     if "class_name" not in cfg:
         raise ConfigError(
-            f"distribution_cfg needs a 'class_name' key, got keys {sorted(cfg)}; e.g. "
+            f"{path} needs a 'class_name' key, got keys {sorted(cfg)}; e.g. "
             "{'class_name': 'GaussianDistribution', 'init_std': 1.0}."
         )
     cls = _resolve_class(cfg["class_name"])
     kwargs = {key: value for key, value in cfg.items() if key != "class_name"}
     if "output_dim" in kwargs:
-        raise ConfigError(
-            "distribution_cfg.output_dim must not be set: the model passes its action size; remove the key."
-        )
+        raise ConfigError(f"{path}.output_dim must not be set: the model passes its action size; remove the key.")
     parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # drop self
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
     names = [
@@ -724,16 +725,14 @@ def resolve_distribution(cfg: Mapping[str, Any] | None, output_dim: int) -> Dist
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(
-                    f"Unknown key distribution_cfg.{key} for {cls.__name__}; valid keys are {allowed}.{hint}"
-                )
+                raise ConfigError(f"Unknown key {path}.{key} for {cls.__name__}; valid keys are {allowed}.{hint}")
     missing = [
         p.name
         for p in parameters
         if p.name in allowed and p.default is inspect.Parameter.empty and p.name not in kwargs
     ]
     if missing:
-        raise ConfigError(f"distribution_cfg for {cls.__name__} is missing required keys {missing}.")
+        raise ConfigError(f"{path} for {cls.__name__} is missing required keys {missing}.")
     # Copy list values (YAML gives lists) into tuples so the built module never aliases the caller's config
     kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
     return cls(output_dim, **kwargs)

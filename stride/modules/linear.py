@@ -22,6 +22,10 @@ _NARROW_INPUT = 16
 """Input widths up to this use the transposed weight-gradient product (measured faster on CPU up to here)."""
 
 
+_MIN_BATCH = 1024
+"""Batches smaller than this use torch's own backward (the custom function has a fixed Python overhead)."""
+
+
 class _LinearFunction(torch.autograd.Function):
     """y = x·Wᵀ + b with a shape-aware backward."""
 
@@ -56,10 +60,13 @@ class Linear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply y = x·Wᵀ + b. Shape: (..., in_features) → (..., out_features)."""
-        if torch.jit.is_scripting() or not torch.is_grad_enabled():
+        if torch.jit.is_scripting():
             return F.linear(x, self.weight, self.bias)
-        return self._autograd_forward(x)
+        return self._eager_forward(x)
 
     @torch.jit.unused
-    def _autograd_forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _LinearFunction.apply(x, self.weight, self.bias)  # type: ignore[no-any-return]
+    def _eager_forward(self, x: torch.Tensor) -> torch.Tensor:
+        skinny = self.out_features == 1 or self.in_features <= _NARROW_INPUT
+        if skinny and torch.is_grad_enabled() and x.numel() >= _MIN_BATCH * self.in_features:
+            return _LinearFunction.apply(x, self.weight, self.bias)  # type: ignore[no-any-return]
+        return F.linear(x, self.weight, self.bias)

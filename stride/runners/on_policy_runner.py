@@ -80,6 +80,8 @@ class OnPolicyRunner:
         self.git_status_repos: list[str] = []
         self._logger: RunLogger | None = None
         self._loaded = False
+        self._ep_return: torch.Tensor | None = None
+        self._ep_length: torch.Tensor | None = None
 
     # -------------------------------------------------------------------------------------------------- learn
     def learn(self, num_learning_iterations: int, init_at_random_ep_len: bool = False) -> None:
@@ -97,8 +99,11 @@ class OnPolicyRunner:
         obs = env.get_observations().to(self.device)
         alg.train_mode()
         num_envs = env.num_envs
-        ep_return = torch.zeros(num_envs, device=self.device)
-        ep_length = torch.zeros(num_envs, device=self.device)
+        # running return and length of every env's current episode, kept across learn() calls
+        if self._ep_return is None or self._ep_length is None:
+            self._ep_return = torch.zeros(num_envs, device=self.device)
+            self._ep_length = torch.zeros(num_envs, device=self.device)
+        ep_return, ep_length = self._ep_return, self._ep_length
         start_it = self.current_learning_iteration
         total_it = start_it + num_learning_iterations
         for it in range(start_it, total_it):

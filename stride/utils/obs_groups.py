@@ -13,6 +13,9 @@ __all__ = ["resolve_obs_groups"]
 
 _log = logging.getLogger(__name__)
 
+KNOWN_SETS = ("actor", "critic", "student", "teacher", "rnd_state")
+"""Observation sets stride's algorithms and extensions read."""
+
 _DEFAULT_GROUP = {"actor": "policy", "student": "policy", "critic": "critic", "teacher": "teacher"}
 _FALLBACK_SET = {"critic": "actor", "teacher": "student"}
 
@@ -39,6 +42,12 @@ def resolve_obs_groups(
     """
     available = list(obs.keys())
     resolved: dict[str, list[str]] = {k: list(v) for k, v in (obs_groups or {}).items()}
+    for obs_set in resolved:
+        if obs_set not in KNOWN_SETS and obs_set not in required_sets:
+            raise ConfigError(
+                f"obs_groups has an unknown set '{obs_set}'{suggest(obs_set, KNOWN_SETS)}; sets are {list(KNOWN_SETS)} "
+                "(each maps to a list of env observation groups)."
+            )
     filled: list[str] = []
     for obs_set in required_sets:
         if obs_set in resolved:

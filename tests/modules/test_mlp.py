@@ -35,10 +35,12 @@ class TestRslRlLayout:
         ours = MLP(input_dim, output_dim, hidden, act, last_act)
         theirs = rsl_modules.MLP(input_dim, output_dim, hidden, act, last_act)
         assert _shapes(ours) == _shapes(theirs)
-        assert [type(m) for m in ours] == [type(m) for m in theirs]
+        # stride's layers subclass torch's (Linear) or compute the same function (ELU, to one float32 ulp)
+        for mine, ref in zip(ours, theirs, strict=True):
+            assert isinstance(mine, type(ref)) or (isinstance(ref, nn.ELU) and type(mine).__name__ == "ELU")
         ours.load_state_dict(theirs.state_dict())
         x = torch.randn(16, input_dim)
-        torch.testing.assert_close(ours(x), theirs(x), rtol=0.0, atol=0.0)
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0.0, atol=1e-6 if act == "elu" else 0.0)
 
     def test_two_headed_output_matches_rsl_rl_list_output(self) -> None:
         num_actions = 4
@@ -66,9 +68,14 @@ class TestActivations:
     """Every rsl_rl activation name resolves to the same torch class; bad names fail with a suggestion."""
 
     @pytest.mark.parametrize("name", ACTIVATION_NAMES)
-    def test_same_class_as_rsl_rl(self, name: str) -> None:
-        assert type(resolve_activation(name)) is type(resolve_nn_activation(name))
-        assert type(resolve_activation(name.upper())) is type(resolve_nn_activation(name))
+    def test_same_function_as_rsl_rl(self, name: str) -> None:
+        x = torch.linspace(-30.0, 30.0, 1 << 17).reshape(-1, 1024)  # big enough for ELU's fast path too
+        ours, theirs = resolve_activation(name), resolve_nn_activation(name)
+        atol = 2.5e-7 if name == "elu" else 0.0
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0.0, atol=atol)
+        torch.testing.assert_close(resolve_activation(name.upper())(x), theirs(x), rtol=0.0, atol=atol)
+        if name != "elu":
+            assert type(ours) is type(theirs)
 
     def test_exactly_rsl_rl_names(self) -> None:
         assert len(ACTIVATION_NAMES) == 12
@@ -132,3 +139,34 @@ class TestInitOrthogonal:
         torch.testing.assert_close(w @ w.T, 9.0 * torch.eye(8, dtype=torch.float64), rtol=0.0, atol=1e-5)
         with pytest.raises(ConfigError, match="3 gains for 2 Linear layers"):
             mlp.init_orthogonal([1.0, 1.0, 1.0])
+
+
+class TestFastPaths:
+    """stride's Linear and ELU fast paths give torch's values and gradients (regression guard for the speed-up)."""
+
+    @pytest.mark.parametrize(("batch", "in_dim", "out_dim"), [(2048, 4, 256), (2048, 256, 1), (64, 4, 1), (3000, 8, 3)])
+    def test_linear_matches_torch(self, batch: int, in_dim: int, out_dim: int) -> None:
+        from stride.modules.linear import Linear
+
+        torch.manual_seed(0)
+        ref = nn.Linear(in_dim, out_dim).double()
+        ours = Linear(in_dim, out_dim).double()
+        ours.load_state_dict(ref.state_dict())
+        x1 = torch.randn(batch, in_dim, dtype=torch.float64, requires_grad=True)
+        x2 = x1.detach().clone().requires_grad_(True)
+        g = torch.randn(batch, out_dim, dtype=torch.float64)
+        ref(x1).backward(g)
+        ours(x2).backward(g)
+        torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-12, atol=1e-12)
+        for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-10)
+
+    def test_elu_gradient_matches_torch(self) -> None:
+        from stride.modules.activations import ELU
+
+        x = torch.randn(512, 256, dtype=torch.float64) * 5  # 131k elements: the fused path
+        x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        g = torch.randn_like(x)
+        nn.functional.elu(x1).backward(g)
+        ELU()(x2).backward(g)
+        torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-12, atol=1e-12)

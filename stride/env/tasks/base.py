@@ -105,7 +105,11 @@ class BatchedTask(VecEnv):
 
     @abstractmethod
     def _observe(self) -> TensorDict:
-        """Build the observation TensorDict of the current state."""
+        """Build the observation TensorDict of the current state.
+
+        Must return new tensors, never views of the state: ``step`` keeps the pre-reset observation as
+        ``final_obs`` and then resets the state in place.
+        """
 
     # --------------------------------------------------------------------------------------------------- helpers
     def _uniform(self, low: float, high: float, *shape: int) -> torch.Tensor:
@@ -142,12 +146,14 @@ class BatchedTask(VecEnv):
         actions = actions.to(device=self.device, dtype=torch.float32).reshape(self.num_envs, self.num_actions)
         actions = actions.clamp(-1.0, 1.0)
         rewards, terminated = self._physics(actions)
+        # ℓ ← ℓ + 1;  G ← G + r
         self.episode_length_buf += 1
         self.episode_return_buf += rewards
         # truncation only counts where the episode did not also terminate
         time_outs = (self.episode_length_buf >= self.max_episode_length) & ~terminated
         dones = terminated | time_outs
         final_obs = self._observe()
+        # per-episode statistics of the episodes that ended (a host sync on accelerators; cheap next to physics)
         ended = dones.nonzero().squeeze(-1)
         episode = {
             "return": self.episode_return_buf.index_select(0, ended),
@@ -175,9 +181,11 @@ class BatchedTask(VecEnv):
         Raises:
             ConfigError: If a state tensor is missing or its shape does not match this task.
         """
-        for key in (*self.state_names, "episode_length_buf", "episode_return_buf"):
+        expected = (*self.state_names, "episode_length_buf", "episode_return_buf", "generator")
+        for key in expected:
             if key not in state:
-                raise ConfigError(f"{self.name}: task state has no '{key}'; expected keys {sorted(self.state_names)}.")
+                raise ConfigError(f"{self.name}: task state has no '{key}'; expected keys {sorted(expected)}.")
+        for key in expected[:-1]:
             current = getattr(self, key)
             if tuple(state[key].shape) != tuple(current.shape):
                 raise ConfigError(

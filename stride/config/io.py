@@ -1,0 +1,101 @@
+"""YAML reading and writing of experiment files, with errors that name the file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from stride.config.strict import build, to_dict
+from stride.utils.errors import ConfigError
+
+__all__ = ["ExperimentCfg", "dump_yaml", "load_experiment", "load_yaml", "preset_path", "set_value"]
+
+
+@dataclass(kw_only=True)
+class ExperimentCfg:
+    """A whole training run: which task, how the env is built, the runner config and the launch options."""
+
+    task: str = "cartpole"
+    """Built-in task name (``stride tasks`` lists them) or ``module:factory`` for a user env."""
+
+    env: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the task constructor (``num_envs``, ``max_episode_length``, ...)."""
+
+    init_at_random_ep_len: bool = False
+    """Start every env at a random point of its time limit (decorrelates episode ends)."""
+
+    runner: dict[str, Any] = field(default_factory=dict)
+    """The runner's train_cfg (rsl_rl v5 format)."""
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    """Read a YAML mapping.
+
+    Raises:
+        ConfigError: If the file is missing, not valid YAML, or not a mapping.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file '{path}' does not exist.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"config file '{path}' is not valid YAML{where}: {getattr(err, 'problem', err)}.") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping at the top level, got {type(data).__name__}.")
+    return data
+
+
+def dump_yaml(data: Any, path: str) -> None:
+    """Write ``data`` (dataclasses allowed) as YAML, keys in their given order."""
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(to_dict(data), handle, sort_keys=False)
+
+
+def preset_path(task: str) -> str | None:
+    """Path of the built-in preset YAML of ``task``, or None when the task has none."""
+    candidate = resources.files("stride") / "configs" / f"{task}.yaml"
+    return str(candidate) if candidate.is_file() else None
+
+
+def load_experiment(path: str) -> ExperimentCfg:
+    """Read and strictly validate an experiment YAML."""
+    return build(ExperimentCfg, load_yaml(path))
+
+
+def set_value(data: dict[str, Any], dotted_key: str, raw_value: str) -> None:
+    """Apply one ``--set key.path=value`` override in place; the value is parsed as YAML (``3e-4``, ``[64, 64]``).
+
+    Raises:
+        ConfigError: If the path crosses a non-mapping value.
+    """
+    try:
+        value = yaml.safe_load(raw_value)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {dotted_key}={raw_value}: the value is not valid YAML ({err}).") from err
+    if isinstance(value, str):
+        # YAML 1.1 reads '3e-4' as a string; users mean a number
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+    keys = dotted_key.split(".")
+    node: Any = data
+    for i, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted_key}: '{'.'.join(keys[: i + 1])}' is not a section.")
+        node = child
+    node[keys[-1]] = value
