@@ -22,7 +22,7 @@ from stride.models.mlp_model import MLPModel, Observations
 from stride.models.registry import build_model
 from stride.modules import Distribution, ValueNormalizer
 from stride.storage import MiniBatch, RolloutStorage
-from stride.utils.errors import ConfigError
+from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.obs_groups import resolve_obs_groups
 
 __all__ = ["PPO", "make_optimizer"]
@@ -96,9 +96,6 @@ class PPO:
         self._lr = torch.tensor(cfg.learning_rate, dtype=torch.float32, device=self.device)
         self.optimizer = make_optimizer(cfg.optimizer, self._trainable_parameters(), self._lr)
         self._loss_sums = torch.zeros(len(_LOSS_KEYS), device=self.device)
-        # Time-out bootstrap from V(final obs) needs a critic forward; on CPU it is only run on steps that have a
-        # time-out (the host check is free there), on accelerators it always runs to avoid a sync per step.
-        self._skip_bootstrap_without_time_outs = self.device.type == "cpu"
 
     # ------------------------------------------------------------------------------------------ construction
     @classmethod
@@ -175,10 +172,18 @@ class PPO:
         time_outs = extras.get("time_outs")
         if time_outs is not None:
             time_outs = time_outs.to(self.device)
-            if not (self._skip_bootstrap_without_time_outs and not bool(time_outs.any())):
+            # the bootstrap needs a critic forward: only pay it on steps with a time-out (the runner's NaN guard
+            # has already synchronized with the device at this point, so the check costs nothing extra)
+            if bool(time_outs.any()):
                 final_obs = extras.get("final_obs")
                 if final_obs is not None:
                     boot = self._critic_values(final_obs.to(self.device))
+                    if not bool(torch.isfinite(boot[time_outs.to(torch.bool)]).all()):
+                        envs = (time_outs.to(torch.bool) & ~torch.isfinite(boot)).nonzero().squeeze(-1).tolist()
+                        raise NonFiniteError(
+                            f"V(extras['final_obs']) is not finite for the timed-out envs {envs[:8]}: the env's "
+                            "final observations hold NaN/inf. Nothing was stored."
+                        )
                 else:
                     boot = self.storage.values[self.storage.step]
                 rewards = bootstrap_time_outs(rewards, time_outs, boot, self.cfg.gamma)

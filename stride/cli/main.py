@@ -42,6 +42,19 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None, help="random seed")
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
     train.add_argument("--run-dir", default=None, help="where to write the run (default: runs/<task>/<time>)")
+    train.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
+    play = sub.add_parser("play", help="evaluate a trained policy deterministically")
+    play.add_argument("run_dir", help="run directory (its latest checkpoint is used)")
+    play.add_argument("--checkpoint", default=None, help="checkpoint file (default: the run's latest)")
+    play.add_argument("--episodes", type=int, default=100, help="number of complete episodes")
+    play.add_argument("--num-envs", type=int, default=64, help="parallel envs for evaluation")
+    play.add_argument("--seed", type=int, default=12345, help="seed of the evaluation envs")
+    play.add_argument("--device", default="cpu", help="torch device")
+    plot = sub.add_parser("plot", help="plot learning curves of one or several runs to a PNG")
+    plot.add_argument("run_dirs", nargs="+", help="run directories (or metrics.jsonl files)")
+    plot.add_argument("--out", default="learning_curves.png", help="output PNG path")
+    plot.add_argument("--key", default="Train/mean_reward", help="metric to plot")
+    plot.add_argument("--labels", nargs="*", default=None, help="one label per run (runs sharing one are averaged)")
     sub.add_parser("tasks", help="list the built-in tasks")
     return parser
 
@@ -77,26 +90,62 @@ def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
-def _train(args: argparse.Namespace) -> int:
-    from stride.config.io import ExperimentCfg, dump_yaml
-    from stride.config.strict import build
+def _latest_checkpoint(run_dir: str) -> str:
+    """The ``model_<N>.pt`` of a run with the largest N."""
+    if not os.path.isdir(run_dir):
+        raise StrideError(f"run directory '{run_dir}' does not exist.")
+    found = []
+    for name in os.listdir(run_dir):
+        stem, ext = os.path.splitext(name)
+        if ext == ".pt" and stem.startswith("model_") and stem[6:].isdigit():
+            found.append((int(stem[6:]), name))
+    if not found:
+        raise StrideError(f"run directory '{run_dir}' holds no model_<N>.pt checkpoint.")
+    return os.path.join(run_dir, max(found)[1])
+
+
+def _build_env(exp: Any, device: str, **overrides: Any) -> Any:
     from stride.env.tasks import make_task
+
+    seed = exp.runner.get("seed", 1)
+    kwargs = dict(exp.env)
+    kwargs.setdefault("seed", seed if isinstance(seed, int) else 1)
+    kwargs.update(overrides)
+    return make_task(exp.task, device=device, **kwargs)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from stride.config.io import ExperimentCfg, dump_yaml, load_experiment
+    from stride.config.strict import build
     from stride.runners import OnPolicyRunner
     from stride.runners.evaluate import evaluate_policy
 
-    exp = build(ExperimentCfg, _experiment_dict(args))
-    seed = exp.runner.get("seed", 1)
-    env_kwargs = dict(exp.env)
-    env_kwargs.setdefault("seed", seed if isinstance(seed, int) else 1)
-    env = make_task(exp.task, device=args.device, **env_kwargs)
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = args.run_dir or os.path.join("runs", exp.task, stamp)
-    os.makedirs(run_dir, exist_ok=True)
-    dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
+    checkpoint_in = None
+    if args.resume is not None:
+        run_dir = args.resume
+        checkpoint_in = _latest_checkpoint(run_dir)
+        exp = load_experiment(os.path.join(run_dir, "experiment.yaml"))
+    else:
+        exp = build(ExperimentCfg, _experiment_dict(args))
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = args.run_dir or os.path.join("runs", exp.task, stamp)
+        os.makedirs(run_dir, exist_ok=True)
+        dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
+    env = _build_env(exp, args.device)
     runner = OnPolicyRunner(env, exp.runner, log_dir=run_dir, device=args.device)
-    iterations = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
+    total = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
+    if checkpoint_in is not None:
+        runner.load(checkpoint_in)
+        # continue to the planned total, or run --iterations more
+        iterations = (
+            args.iterations if args.iterations is not None else max(total - runner.current_learning_iteration, 0)
+        )
+    else:
+        iterations = total
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
-    eval_env = make_task(exp.task, num_envs=min(64, env.num_envs), device=args.device, seed=10_000 + env_kwargs["seed"])
+    eval_env = _build_env(
+        exp, args.device, num_envs=min(64, env.num_envs), seed=10_000 + int(exp.runner.get("seed", 1))
+    )
     result = evaluate_policy(eval_env, runner.get_inference_policy(), num_episodes=64)
     checkpoint = os.path.join(run_dir, f"model_{runner.current_learning_iteration}.pt")
     out = sys.stdout
@@ -109,6 +158,33 @@ def _train(args: argparse.Namespace) -> int:
     out.write(f"metrics:    {os.path.join(run_dir, 'metrics.jsonl')}\n")
     out.write(f"plot:       {os.path.join(run_dir, 'learning_curve.png')}\n")
     out.write(f"tensorboard: tensorboard --logdir {run_dir}\n")
+    return 0
+
+
+def _play(args: argparse.Namespace) -> int:
+    from stride.config.io import load_experiment
+    from stride.runners import OnPolicyRunner
+    from stride.runners.evaluate import evaluate_policy
+
+    exp = load_experiment(os.path.join(args.run_dir, "experiment.yaml"))
+    checkpoint = args.checkpoint or _latest_checkpoint(args.run_dir)
+    env = _build_env(exp, args.device, num_envs=args.num_envs, seed=args.seed)
+    runner = OnPolicyRunner(env, exp.runner, log_dir=None, device=args.device)
+    runner.load(checkpoint, load_cfg={"optimizer": False, "rng": False, "env": False})
+    result = evaluate_policy(env, runner.get_inference_policy(), num_episodes=args.episodes)
+    sys.stdout.write(
+        f"{exp.task}: return {result.mean_return:.2f} ± {result.std_return:.2f}, "
+        f"length {result.mean_length:.1f} ± {result.std_length:.1f} over {result.num_episodes} episodes "
+        f"({os.path.basename(checkpoint)}, deterministic actions)\n"
+    )
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from stride.logging import plot_learning_curves
+
+    path = plot_learning_curves(args.run_dirs, args.out, key=args.key, labels=args.labels)
+    sys.stdout.write(f"plot: {path}\n")
     return 0
 
 
@@ -143,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if command == "tasks":
             return _tasks(args)
+        if command == "play":
+            return _play(args)
+        if command == "plot":
+            return _plot(args)
     except StrideError as err:
         sys.stderr.write(f"stride: error: {err}\n")
         return 2

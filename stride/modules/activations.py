@@ -44,6 +44,8 @@ class _ELUFunction(torch.autograd.Function):
 class ELU(nn.Module):
     """ELU (α = 1) computed faster than ``torch.nn.ELU`` on CPU for large batches, with the same values.
 
+    On other devices, and for small tensors, it is ``torch.nn.functional.elu``.
+
     torch's kernel evaluates ``expm1`` with a slow accurate routine and its backward re-evaluates it from the
     input. Here the forward is ``max(x, exp(min(x, 0)) − 1)`` (four cheap vectorized passes) and the backward
     reuses the output, which makes a Linear→ELU layer pair about 2× cheaper in the activation part. Values differ
@@ -59,7 +61,8 @@ class ELU(nn.Module):
 
     @torch.jit.unused
     def _eager_forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.numel() < _FUSED_MIN:
+        if x.numel() < _FUSED_MIN or x.device.type != "cpu":
+            # small tensors, and accelerators (where one fused kernel beats four), use torch's own ELU
             return torch.nn.functional.elu(x)
         if x.requires_grad and torch.is_grad_enabled():
             return _ELUFunction.apply(x)  # type: ignore[no-any-return]

@@ -67,6 +67,8 @@ class Linear(nn.Linear):
     @torch.jit.unused
     def _eager_forward(self, x: torch.Tensor) -> torch.Tensor:
         skinny = self.out_features == 1 or self.in_features <= _NARROW_INPUT
-        if skinny and torch.is_grad_enabled() and x.numel() >= _MIN_BATCH * self.in_features:
+        large = x.numel() >= _MIN_BATCH * self.in_features
+        # the layouts only matter to CPU BLAS; on GPUs the extra Python-side function would only add overhead
+        if skinny and large and x.device.type == "cpu" and torch.is_grad_enabled():
             return _LinearFunction.apply(x, self.weight, self.bias)  # type: ignore[no-any-return]
         return F.linear(x, self.weight, self.bias)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 import yaml
+from tensordict import TensorDict
 
 from stride.algorithms.ppo import PPO
 from stride.config.schema import RunnerCfg
@@ -92,7 +95,7 @@ class OnPolicyRunner:
             init_at_random_ep_len: Start every env at a random point of its time limit (decorrelates resets).
                 Ignored after ``load`` so a resumed run continues exactly.
         """
-        env, alg, cfg = self.env, self.alg, self.cfg
+        env, alg = self.env, self.alg
         if init_at_random_ep_len and not self._loaded:
             env.episode_length_buf = torch.randint_like(env.episode_length_buf, high=int(env.max_episode_length))
         logger = self._open_logger()
@@ -103,9 +106,42 @@ class OnPolicyRunner:
         if self._ep_return is None or self._ep_length is None:
             self._ep_return = torch.zeros(num_envs, device=self.device)
             self._ep_length = torch.zeros(num_envs, device=self.device)
-        ep_return, ep_length = self._ep_return, self._ep_length
         start_it = self.current_learning_iteration
         total_it = start_it + num_learning_iterations
+        try:
+            with _StopOnSignal() as stop:
+                self._loop(obs, logger, start_it, total_it, stop, self._ep_return, self._ep_length)
+        except BaseException:
+            logger.close()
+            self._logger = None
+            raise
+        if self.log_dir is not None:
+            self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"))
+        plot = logger.close()
+        self._logger = None
+        if plot is not None:
+            _log.info("learning curve written to %s", plot)
+        if stop.signum is not None:
+            _log.warning(
+                "stopped by signal %d after iteration %d; checkpoint written",
+                stop.signum,
+                self.current_learning_iteration,
+            )
+            stop.reraise()
+
+    def _loop(
+        self,
+        obs: TensorDict,
+        logger: RunLogger,
+        start_it: int,
+        total_it: int,
+        stop: _StopOnSignal,
+        ep_return: torch.Tensor,
+        ep_length: torch.Tensor,
+    ) -> None:
+        """The iterations of :meth:`learn`; returns early (after a whole iteration) when a stop signal arrived."""
+        env, alg, cfg = self.env, self.alg, self.cfg
+        num_envs = env.num_envs
         for it in range(start_it, total_it):
             t0 = time.perf_counter()
             ended = torch.zeros(3, device=self.device)  # sum of returns, sum of lengths, count
@@ -144,12 +180,8 @@ class OnPolicyRunner:
             logger.log(it, scalars, start_iteration=start_it, total_iterations=total_it)
             if self.log_dir is not None and (it + 1) % cfg.save_interval == 0:
                 self.save(os.path.join(self.log_dir, f"model_{it + 1}.pt"))
-        if self.log_dir is not None:
-            self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"))
-        plot = logger.close()
-        self._logger = None
-        if plot is not None:
-            _log.info("learning curve written to %s", plot)
+            if stop.signum is not None:
+                return
 
     def _open_logger(self) -> RunLogger:
         if self._logger is None:
@@ -209,6 +241,11 @@ class OnPolicyRunner:
                 "rng_state": get_rng_state(),
             }
         )
+        if self._ep_return is not None and self._ep_length is not None:
+            state["runner_state"] = {
+                "episode_return": self._ep_return.clone(),
+                "episode_length": self._ep_length.clone(),
+            }
         env_state = getattr(self.env, "state_dict", None)
         if callable(env_state):
             state["env_state"] = env_state()
@@ -246,6 +283,10 @@ class OnPolicyRunner:
             self.total_env_steps = int(data.get("total_env_steps", 0))
         if parts["rng"] and "rng_state" in data:
             set_rng_state(data["rng_state"])
+        runner_state = data.get("runner_state")
+        if parts["iteration"] and isinstance(runner_state, dict) and "episode_return" in runner_state:
+            self._ep_return = runner_state["episode_return"].to(self.device)
+            self._ep_length = runner_state["episode_length"].to(self.device)
         env_load = getattr(self.env, "load_state_dict", None)
         if parts["env"] and "env_state" in data and callable(env_load):
             env_load(data["env_state"])
@@ -262,6 +303,39 @@ class OnPolicyRunner:
     def add_git_repo_to_log(self, repo_file_path: str) -> None:
         """Register a repository whose git state is saved in the run directory."""
         self.git_status_repos.append(repo_file_path)
+
+
+class _StopOnSignal:
+    """Turns SIGINT/SIGTERM during training into "finish this iteration, checkpoint, then stop".
+
+    Installed only in the main thread; a second signal of the same kind gets the default behaviour (immediate).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+        # restore so that a second signal interrupts at once
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def reraise(self) -> None:
+        """Re-raise the interruption the signal stood for."""
+        if self.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + (self.signum or 0))
 
 
 def _collect_extras(extras: Mapping[str, Any], out: dict[str, list[torch.Tensor]]) -> None:

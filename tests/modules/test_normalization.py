@@ -175,11 +175,12 @@ class TestEmpiricalNormalization:
     def test_update_and_merge_never_sync_with_host(self) -> None:
         norm = EmpiricalNormalization(3, until=1000).cuda()
         x = torch.randn(64, 3, device="cuda")
+        count = torch.tensor(64, device="cuda")  # made before the check: creating it copies from the host
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error")
         try:
             norm.update(x)
-            norm.merge(x.mean(0), x.var(0), torch.tensor(64, device="cuda"))
+            norm.merge(x.mean(0), x.var(0), count)
             norm.merge(x.mean(0), x.var(0), 64)
         finally:
             torch.cuda.set_sync_debug_mode("default")

@@ -7,11 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from gymnasium.envs.classic_control import CartPoleEnv
 
 from stride.env.tasks import CartPole
 
 NUM_SAMPLES = 512
+
+CartPoleEnv = pytest.importorskip("gymnasium.envs.classic_control").CartPoleEnv
 
 
 def _balance(obs: torch.Tensor) -> torch.Tensor:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
-from gymnasium.envs.classic_control import PendulumEnv
-from gymnasium.envs.classic_control.pendulum import angle_normalize as gym_angle_normalize
 
 from stride.env.tasks import Pendulum
 from stride.env.tasks.pendulum import angle_normalize
 
 NUM_SAMPLES = 512
+
+_classic = pytest.importorskip("gymnasium.envs.classic_control")
+PendulumEnv = _classic.PendulumEnv
+gym_angle_normalize = pytest.importorskip("gymnasium.envs.classic_control.pendulum").angle_normalize
 
 
 class TestMatchesGymnasium:
