@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -224,7 +224,8 @@ def run_worker(name: str, release: str, variant: str, out: Path) -> None:
     cfg = train_cfg(release, variant)
     env = LinearEnv(tensordict_api=major >= 3)
     with tempfile.TemporaryDirectory() as log_dir:
-        runner = OnPolicyRunner(env, copy.deepcopy(cfg), log_dir=log_dir, device="cpu")  # runners mutate the dict
+        # runners mutate the dict they are given
+        runner = OnPolicyRunner(cast(Any, env), copy.deepcopy(cfg), log_dir=log_dir, device="cpu")
         runner.learn(NUM_ITERATIONS)
         runner.save(str(out / f"{name}.pt"))
     obs = fixed_observations()

@@ -24,10 +24,18 @@ from stride.modules import Distribution, ValueNormalizer
 from stride.storage import MiniBatch, RolloutStorage
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.obs_groups import resolve_obs_groups
+from stride.utils.state_match import (
+    extension_state_mismatches,
+    mismatch_error,
+    optimizer_state_mismatches,
+    optional_state_mismatches,
+    state_dict_mismatches,
+)
 
 __all__ = ["PPO", "make_optimizer"]
 
 _LOSS_KEYS = ("value", "surrogate", "entropy", "kl")
+_CHECKED_TERMS = ("surrogate loss", "value loss", "entropy", "actor gradient norm", "critic gradient norm")
 
 
 def make_optimizer(name: str, params: Sequence[nn.Parameter], learning_rate: torch.Tensor) -> torch.optim.Optimizer:
@@ -96,6 +104,9 @@ class PPO:
         self._lr = torch.tensor(cfg.learning_rate, dtype=torch.float32, device=self.device)
         self.optimizer = make_optimizer(cfg.optimizer, self._trainable_parameters(), self._lr)
         self._loss_sums = torch.zeros(len(_LOSS_KEYS), device=self.device)
+        # fused optimizers skip a step on the device when `found_inf` is 1 (no host sync, state untouched)
+        self._skips_on_device = cfg.optimizer in ("adam", "adamw", "sgd")
+        self.num_skipped_updates = 0
 
     # ------------------------------------------------------------------------------------------ construction
     @classmethod
@@ -205,43 +216,81 @@ class PPO:
         st.advantages.copy_(advantages)
 
     # ------------------------------------------------------------------------------------------------- update
-    def update(self) -> dict[str, float]:
+    def update(self, iteration: int | None = None) -> dict[str, float]:
         """Epochs × mini-batches of PPO steps; normalizers are updated afterwards from this rollout.
 
+        Args:
+            iteration: The runner's iteration number, used in error messages only.
+
         Returns:
-            Mean losses over the mini-batches (``value``, ``surrogate``, ``entropy``, ``kl`` and extension terms).
+            Mean losses over the applied mini-batches (``value``, ``surrogate``, ``entropy``, ``kl``, extension
+            terms) and ``skipped_updates``.
+
+        Raises:
+            NonFiniteError: In ``nonfinite_update='raise'`` mode, when a loss term or gradient norm was NaN/inf
+                (that mini-batch's step was not applied).
         """
         cfg = self.cfg
         self._loss_sums.zero_()
         ext_sums: dict[str, torch.Tensor] = {}
-        num_updates = 0
+        flags: list[torch.Tensor] = []
         for batch in self.storage.mini_batch_generator(cfg.num_mini_batches, cfg.num_learning_epochs):
             for ext in self.extensions:
                 batch = ext.augment_batch(batch)
-            losses, ext_losses = self._update_step(batch)
-            self._loss_sums += losses
+            losses, bad, ext_losses = self._update_step(batch)
+            skipped = bad.any()
+            # a skipped step contributes nothing to the reported means
+            self._loss_sums += torch.where(skipped, torch.zeros_like(losses), losses)
             for key, value in ext_losses.items():
-                ext_sums[key] = ext_sums.get(key, 0.0) + value.detach()
-            num_updates += 1
+                ext_sums[key] = ext_sums.get(key, 0.0) + torch.where(skipped, 0.0, value.detach())
+            flags.append(bad)
         self._after_update()
-        means = (self._loss_sums / num_updates).tolist()  # the one host read of the update
-        result: dict[str, float] = dict(zip(_LOSS_KEYS, means, strict=True))
+        bad_all = torch.stack(flags)  # (num_updates, len(_CHECKED_TERMS))
+        num_updates = bad_all.shape[0]
+        # the one host read of the update: loss sums and the non-finite flags together
+        host = torch.cat([self._loss_sums, bad_all.flatten().to(self._loss_sums.dtype)]).tolist()
+        sums, bad_rows = host[: len(_LOSS_KEYS)], host[len(_LOSS_KEYS) :]
+        bad_steps = [
+            i for i in range(num_updates) if any(bad_rows[i * len(_CHECKED_TERMS) : (i + 1) * len(_CHECKED_TERMS)])
+        ]
+        if bad_steps and cfg.nonfinite_update == "raise":
+            first = bad_steps[0]
+            terms = [t for j, t in enumerate(_CHECKED_TERMS) if bad_rows[first * len(_CHECKED_TERMS) + j]]
+            where = f" of iteration {iteration}" if iteration is not None else ""
+            self.storage.clear()
+            raise NonFiniteError(
+                f"non-finite {', '.join(terms)} in mini-batch {first % cfg.num_mini_batches} of epoch "
+                f"{first // cfg.num_mini_batches}{where} ({len(bad_steps)} of {num_updates} mini-batches affected); "
+                "those steps were not applied. Check rewards and observations for extreme values, lower the learning "
+                "rate, or set algorithm.nonfinite_update='skip' to skip such steps."
+            )
+        applied = max(num_updates - len(bad_steps), 1)
+        self.num_skipped_updates += len(bad_steps)
+        result: dict[str, float] = {k: v / applied for k, v in zip(_LOSS_KEYS, sums, strict=True)}
         for key, value in ext_sums.items():
-            result[key] = float(value) / num_updates
+            result[key] = float(value) / applied
+        result["skipped_updates"] = float(len(bad_steps))
         self.storage.clear()
         return result
 
-    def _update_step(self, batch: MiniBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One gradient step on one mini-batch; returns detached (value, surrogate, entropy, kl)."""
+    def _update_step(self, batch: MiniBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """One gradient step on one mini-batch.
+
+        Returns:
+            Detached (value, surrogate, entropy, kl), the non-finite flags of ``_CHECKED_TERMS``, extension losses.
+        """
         cfg = self.cfg
         advantages = batch.advantages
         if cfg.normalize_advantage_per_mini_batch:
             advantages = normalize_advantages(advantages)
-        # forward passes under the current parameters
-        params = self.actor.distribution_params(batch.observations)
+        # forward passes under the current parameters (bfloat16 autocast when use_mixed_precision)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.use_mixed_precision):
+            params = self.actor.distribution_params(batch.observations)
+            values = self.critic.value(batch.observations)
+        params = tuple(p.float() for p in params)
+        values = values.float()
         log_prob = self.distribution.log_prob(params, batch.actions)
         entropy = self.distribution.entropy(params).mean()
-        values = self.critic.value(batch.observations)
         returns, old_values = batch.returns, batch.old_values
         if self.value_normalizer is not None:
             # the critic regresses normalized returns; old values are mapped with the same statistics
@@ -264,11 +313,18 @@ class PPO:
                 loss = loss + term
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm, foreach=True)
-            nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm, foreach=True)
-        self.optimizer.step()
-        return torch.stack([value_loss, surrogate, entropy, kl]).detach(), ext_losses
+        # gradient norms (clipped per network when max_grad_norm is set, as rsl_rl does)
+        max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else float("inf")
+        actor_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), max_norm, foreach=True)
+        critic_norm = nn.utils.clip_grad_norm_(self.critic.parameters(), max_norm, foreach=True)
+        checked = torch.stack([surrogate.detach(), value_loss.detach(), entropy.detach(), actor_norm, critic_norm])
+        bad = ~torch.isfinite(checked)
+        if self._skips_on_device:
+            self.optimizer.found_inf = bad.any().to(torch.float32)  # type: ignore[attr-defined]
+            self.optimizer.step()
+        elif not bool(bad.any()):
+            self.optimizer.step()
+        return torch.stack([value_loss, surrogate, entropy, kl]).detach(), bad, ext_losses
 
     @torch.no_grad()
     def _after_update(self) -> None:
@@ -316,10 +372,46 @@ class PPO:
     def load_state_dict(
         self, state: Mapping[str, Any], load_cfg: Mapping[str, bool] | None = None, strict: bool = True
     ) -> None:
-        """Restore the parts ``load_cfg`` selects (all by default): actor, critic, optimizer, extensions."""
+        """Restore the parts ``load_cfg`` selects (all by default): actor, critic, optimizer, extensions.
+
+        Every selected part is checked against the live models first; nothing changes unless all of them match.
+
+        Args:
+            state: A dict from :meth:`state_dict` (or a converted rsl_rl checkpoint).
+            load_cfg: Part name → whether to restore it; parts not named are restored. ``critic`` includes the
+                value normalizer.
+            strict: Require the checkpoint's keys to equal the models' (and its extension states to equal the
+                algorithm's extensions). Shape mismatches are errors either way.
+
+        Raises:
+            CheckpointError: Listing every missing key, unexpected key and shape mismatch of the selected parts.
+        """
         parts = {"actor": True, "critic": True, "optimizer": True, "extensions": True}
         if load_cfg is not None:
             parts.update({k: bool(v) for k, v in load_cfg.items()})
+        # check everything before touching anything
+        problems: list[str] = []
+        if parts["actor"]:
+            problems += state_dict_mismatches(self.actor.state_dict(), state.get("actor_state_dict"), strict, "actor")
+        if parts["critic"]:
+            problems += state_dict_mismatches(
+                self.critic.state_dict(), state.get("critic_state_dict"), strict, "critic"
+            )
+            problems += optional_state_mismatches(
+                self.value_normalizer,
+                state.get("value_normalizer_state_dict"),
+                strict,
+                "value_normalizer",
+                "algorithm.value_normalization",
+            )
+        if parts["optimizer"] and "optimizer_state_dict" in state:
+            names = [f"actor.{k}" for k, p in self.actor.named_parameters() if p.requires_grad]
+            names += [f"critic.{k}" for k, p in self.critic.named_parameters() if p.requires_grad]
+            problems += optimizer_state_mismatches(self.optimizer, state["optimizer_state_dict"], "optimizer", names)
+        if parts["extensions"] and strict:
+            problems += extension_state_mismatches(state, {ext.name: ext.state_dict() for ext in self.extensions})
+        if problems:
+            raise mismatch_error(problems, strict)
         if parts["actor"]:
             self.actor.load_state_dict(state["actor_state_dict"], strict=strict)
         if parts["critic"]:

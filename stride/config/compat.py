@@ -90,11 +90,13 @@ def migrate_train_cfg(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     return out, changes
 
 
-def apply_compat(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def apply_compat(cfg: Mapping[str, Any], stacklevel: int = 2) -> dict[str, Any]:
     """Migrate ``cfg`` to the v5 format, warning once (``FutureWarning``) with every change when there were any.
 
     Args:
         cfg: The runner's ``train_cfg`` in any supported rsl_rl format; not modified.
+        stacklevel: Passed to ``warnings.warn``: 2 points at the caller of this function, 3 at its caller's caller
+            (what a runner constructor wants, so the warning names the user's line).
 
     Returns:
         A new dict in the v5 format (equal to ``cfg`` when it already was).
@@ -109,7 +111,7 @@ def apply_compat(cfg: Mapping[str, Any]) -> dict[str, Any]:
             f"train_cfg uses an older rsl_rl format; stride migrated it to the v5 format:\n{listing}\n"
             "Write these keys in the v5 format to silence this warning.",
             FutureWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
     return migrated
 

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from stride.config.strict import suggest
 from stride.utils.errors import ConfigError
 
 __all__ = ["MLPModelCfg", "PPOCfg", "RunnerCfg"]
@@ -115,6 +116,11 @@ class PPOCfg:
     value_normalization: bool = False
     """(stride) Critic predicts returns normalized by running mean/std; off for migrated rsl_rl configs."""
 
+    nonfinite_update: Literal["raise", "skip"] = "raise"
+    """(stride) A mini-batch whose losses or gradient norms are NaN/inf is never applied. 'raise': stop with a
+    ``NonFiniteError`` naming the loss term, mini-batch and iteration. 'skip': leave parameters and optimizer state
+    untouched, count it (``Loss/skipped_updates``) and go on."""
+
     rnd_cfg: dict[str, Any] | None = None
     """Random Network Distillation settings (curiosity); None disables it."""
 
@@ -127,6 +133,25 @@ class PPOCfg:
         Raises:
             ConfigError: If a value is outside its documented range.
         """
+        _require(
+            self.class_name in ("PPO", "rsl_rl.algorithms.PPO", "rsl_rl.algorithms:PPO"),
+            path,
+            "class_name",
+            f"must be 'PPO' for the OnPolicyRunner, got {self.class_name!r}{suggest(self.class_name, ['PPO'])}.",
+        )
+        for key in ("rnd_cfg", "symmetry_cfg"):
+            _require(
+                getattr(self, key) is None,
+                path,
+                key,
+                "is not supported by this stride version yet; remove it (it would otherwise be silently ignored).",
+            )
+        _require(
+            not self.share_cnn_encoders,
+            path,
+            "share_cnn_encoders",
+            "needs CNN models, which this stride version does not provide yet; set it to false.",
+        )
         _require(
             self.learning_rate > 0 and math.isfinite(self.learning_rate),
             path,
@@ -235,3 +260,16 @@ class RunnerCfg:
             _require(self.clip_actions > 0, path, "clip_actions", f"must be > 0 or None, got {self.clip_actions}.")
         if self.max_iterations is not None:
             _require(self.max_iterations >= 0, path, "max_iterations", f"must be >= 0, got {self.max_iterations}.")
+        _require(
+            self.class_name in ("OnPolicyRunner", "rsl_rl.runners.OnPolicyRunner", "rsl_rl.runners:OnPolicyRunner"),
+            path,
+            "class_name",
+            f"must be 'OnPolicyRunner', got {self.class_name!r}{suggest(self.class_name, ['OnPolicyRunner'])}.",
+        )
+        _require(
+            self.torch_compile_mode is None,
+            path,
+            "torch_compile_mode",
+            "is not supported by this stride version yet; set it to null (stride's eager path is already faster "
+            "than rsl_rl's, see BENCHMARKS.md).",
+        )

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,14 +15,24 @@ import torch
 import yaml
 from tensordict import TensorDict
 
+from stride import __version__
 from stride.algorithms.ppo import PPO
+from stride.config.compat import apply_compat
 from stride.config.schema import RunnerCfg
 from stride.config.strict import build, to_dict
 from stride.env.vec_env import VecEnv
-from stride.logging import RunLogger
+from stride.logging import ConsoleView, RunLogger
+from stride.logging.writers import open_writers, resolve_backends, upload_files
 from stride.utils.checkpoint import SCHEMA_VERSION, atomic_save, load_checkpoint
-from stride.utils.errors import CheckpointError
+from stride.utils.errors import CheckpointError, ConfigError
+from stride.utils.git_state import record_git_state
 from stride.utils.nonfinite import check_finite_step
+from stride.utils.rsl_rl_checkpoint import (
+    CONVERSION_NOTES_KEY,
+    convert_rsl_rl_checkpoint,
+    is_rsl_rl_checkpoint,
+    rsl_rl_layout,
+)
 from stride.utils.seeding import get_rng_state, seed_everything, set_rng_state
 
 __all__ = ["OnPolicyRunner"]
@@ -60,6 +71,8 @@ class OnPolicyRunner:
         self, env: VecEnv, train_cfg: Mapping[str, Any], log_dir: str | None = None, device: str = "cpu"
     ) -> None:
         self.env = env
+        # older rsl_rl formats (policy: ActorCritic, empirical_normalization, ...) → v5, with one warning
+        train_cfg = apply_compat(train_cfg, stacklevel=3)
         self.cfg = build(RunnerCfg, train_cfg)
         self.train_cfg = _plain(to_dict(self.cfg))
         self.device = torch.device(device)
@@ -77,6 +90,12 @@ class OnPolicyRunner:
             train_cfg,
             self.cfg.obs_groups,
             self.device,
+        )
+        # W&B / Neptune / TensorBoard writers are resolved now so a bad logger config fails before any env step
+        self._log_backends = resolve_backends(
+            self.cfg.logger,
+            self.train_cfg,
+            config={"runner": self.train_cfg, "env": _plain(getattr(self.env, "cfg", {}))},
         )
         self.current_learning_iteration = 0
         self.total_env_steps = 0
@@ -158,7 +177,12 @@ class OnPolicyRunner:
                         dones.to(self.device),
                     )
                     if cfg.check_for_nan:
-                        check_finite_step(obs, rewards, f"step {step} of iteration {it}")
+                        check_finite_step(
+                            obs,
+                            rewards,
+                            f"step {step} of iteration {it}",
+                            others={"dones": dones, "time_outs": extras.get("time_outs")},
+                        )
                     alg.process_env_step(obs, rewards, dones, extras)
                     # episode statistics on the device, read once per iteration
                     done_f = dones.to(torch.float32)
@@ -171,7 +195,7 @@ class OnPolicyRunner:
                 alg.compute_returns(obs)
             self._sync_timing()
             t1 = time.perf_counter()
-            losses = alg.update()
+            losses = alg.update(iteration=it)
             self._sync_timing()
             t2 = time.perf_counter()
             self.current_learning_iteration = it + 1
@@ -184,14 +208,20 @@ class OnPolicyRunner:
                 return
 
     def _open_logger(self) -> RunLogger:
-        if self._logger is None:
-            self._logger = RunLogger.create(self.log_dir)
-            if self.log_dir is not None:
-                os.makedirs(self.log_dir, exist_ok=True)
-                with open(os.path.join(self.log_dir, "config.yaml"), "w", encoding="utf-8") as handle:
-                    yaml.safe_dump(
-                        {"runner": self.train_cfg, "env": _plain(getattr(self.env, "cfg", {}))}, handle, sort_keys=False
-                    )
+        if self._logger is not None:
+            return self._logger
+        if self.log_dir is None:
+            self._logger = RunLogger.create(None)
+            return self._logger
+        os.makedirs(self.log_dir, exist_ok=True)
+        config_path = os.path.join(self.log_dir, "config.yaml")
+        with open(config_path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(
+                {"runner": self.train_cfg, "env": _plain(getattr(self.env, "cfg", {}))}, handle, sort_keys=False
+            )
+        self._logger = RunLogger(self.log_dir, open_writers(self._log_backends, self.log_dir), console=ConsoleView())
+        diffs = record_git_state(self.git_status_repos, self.log_dir) if self.git_status_repos else []
+        upload_files(self._logger.writers, [config_path, *diffs])
         return self._logger
 
     def _sync_timing(self) -> None:
@@ -213,7 +243,8 @@ class OnPolicyRunner:
             "Train/mean_episode_length": len_sum / count if count > 0 else float("nan"),
             "Train/num_episodes": count,
         }
-        scalars.update({f"Loss/{k}": v for k, v in losses.items()})
+        scalars.update({f"Loss/{k}": v for k, v in losses.items() if k != "skipped_updates"})
+        scalars["Train/skipped_updates"] = losses.get("skipped_updates", 0.0)
         scalars["Policy/learning_rate"] = self.alg.learning_rate
         scalars["Policy/mean_std"] = float(self.alg.action_std())
         scalars["Perf/total_fps"] = steps / max(collect_time + learn_time, 1e-9)
@@ -250,6 +281,8 @@ class OnPolicyRunner:
         if callable(env_state):
             state["env_state"] = env_state()
         atomic_save(state, path)
+        if self._logger is not None:
+            upload_files(self._logger.writers, [path])
 
     def load(
         self,
@@ -260,38 +293,90 @@ class OnPolicyRunner:
     ) -> dict[str, Any] | None:
         """Restore a checkpoint; returns its ``infos``.
 
+        The checkpoint is checked against the models before anything changes. A checkpoint without
+        ``schema_version`` (or an older one) is migrated with a warning (rsl_rl 2.x-4.x key layouts are converted);
+        one written by a newer stride is refused.
+
         Args:
             path: Checkpoint file.
-            load_cfg: Parts to restore (``actor``, ``critic``, ``optimizer``, ``iteration``, ``rng``, ``env``,
-                ``extensions``); all when None.
-            strict: Require exact state-dict keys.
+            load_cfg: Parts to restore: ``actor``, ``critic`` (with the value normalizer), ``optimizer``,
+                ``iteration`` (with the running episode statistics), ``rng``, ``env``, ``extensions`` (rsl_rl's
+                ``rnd`` is accepted for it); a part not named is restored. None restores everything.
+            strict: Require the checkpoint's keys to equal the models' (shape mismatches are always errors).
             map_location: Passed to ``torch.load``.
 
+        Returns:
+            The ``infos`` saved with the checkpoint.
+
         Raises:
-            CheckpointError: If the file is unreadable or does not match the models.
+            ConfigError: If ``load_cfg`` names an unknown part.
+            CheckpointError: Naming ``path``, if the file is unreadable, from a newer stride, or does not match the
+                models (every mismatched key is listed with the checkpoint's and the model's shape).
         """
-        data = load_checkpoint(path, map_location=map_location or self.device)
-        parts = {"actor": True, "critic": True, "optimizer": True, "iteration": True, "rng": True, "env": True}
+        parts = {k: True for k in ("actor", "critic", "optimizer", "iteration", "rng", "env", "extensions")}
         if load_cfg is not None:
-            parts.update({k: bool(v) for k, v in load_cfg.items()})
+            unknown = sorted(str(k) for k in load_cfg if k not in parts and k != "rnd")
+            if unknown:
+                raise ConfigError(
+                    f"load_cfg has unknown parts {unknown}; known parts: {sorted(parts)} (a part not named is loaded)."
+                )
+            parts.update({k: bool(v) for k, v in load_cfg.items() if k != "rnd"})
+            if "rnd" in load_cfg and "extensions" not in load_cfg:
+                parts["extensions"] = bool(load_cfg["rnd"])
+        data = load_checkpoint(path, map_location=map_location or self.device)
         try:
+            version = data.get("schema_version")
+            if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+                raise CheckpointError(f"schema_version is {version!r}, expected an int (at most {SCHEMA_VERSION})")
+            if version is not None and version > SCHEMA_VERSION:
+                raise CheckpointError(
+                    f"it has schema_version {version} but this stride ({__version__}) reads schema_version "
+                    f"{SCHEMA_VERSION} and older: it was written by a newer stride. Upgrade stride "
+                    "(pip install --upgrade stride) to load it."
+                )
+            if version is None or version < SCHEMA_VERSION:
+                notes = ["same key layout as schema 1, loaded as is"]
+                if version is None and is_rsl_rl_checkpoint(data) and rsl_rl_layout(data) != "5.x":
+                    data = convert_rsl_rl_checkpoint(data, self.alg.actor, self.alg.critic, strict)
+                    notes = list(data.pop(CONVERSION_NOTES_KEY, []))
+                found = "no schema_version" if version is None else f"schema_version {version}"
+                warnings.warn(
+                    f"checkpoint '{path}' has {found} (current: {SCHEMA_VERSION}); migrated: {'; '.join(notes)}. "
+                    "Save it again to store the current schema.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            # runner-level state is checked before the algorithm's load changes anything
+            runner_state = data.get("runner_state")
+            restore_episodes = parts["iteration"] and isinstance(runner_state, Mapping)
+            if restore_episodes and isinstance(runner_state, Mapping):
+                for key in ("episode_return", "episode_length"):
+                    value = runner_state.get(key)
+                    if not isinstance(value, torch.Tensor) or tuple(value.shape) != (self.env.num_envs,):
+                        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                        raise CheckpointError(
+                            f"runner_state.{key}: checkpoint shape {shape} vs ({self.env.num_envs},) for this env's "
+                            "num_envs; load with load_cfg={'iteration': False, 'env': False} to take the models only"
+                        )
             self.alg.load_state_dict(data, parts, strict)
-        except (RuntimeError, KeyError) as err:
-            raise CheckpointError(f"checkpoint '{path}' does not match the models: {err}") from err
-        if parts["iteration"]:
-            self.current_learning_iteration = int(data.get("iter", 0))
-            self.total_env_steps = int(data.get("total_env_steps", 0))
-        if parts["rng"] and "rng_state" in data:
-            set_rng_state(data["rng_state"])
-        runner_state = data.get("runner_state")
-        if parts["iteration"] and isinstance(runner_state, dict) and "episode_return" in runner_state:
-            self._ep_return = runner_state["episode_return"].to(self.device)
-            self._ep_length = runner_state["episode_length"].to(self.device)
-        env_load = getattr(self.env, "load_state_dict", None)
-        if parts["env"] and "env_state" in data and callable(env_load):
-            env_load(data["env_state"])
+            env_load = getattr(self.env, "load_state_dict", None)
+            if parts["env"] and "env_state" in data and callable(env_load):
+                env_load(data["env_state"])
+            if parts["iteration"]:
+                self.current_learning_iteration = int(data.get("iter", 0))
+                self.total_env_steps = int(data.get("total_env_steps", 0))
+                if restore_episodes and isinstance(runner_state, Mapping):
+                    self._ep_return = runner_state["episode_return"].to(self.device, torch.float32)
+                    self._ep_length = runner_state["episode_length"].to(self.device, torch.float32)
+            if parts["rng"] and "rng_state" in data:
+                set_rng_state(data["rng_state"])
+        except CheckpointError as err:
+            raise CheckpointError(f"cannot load checkpoint '{path}': {err}") from err
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+            raise CheckpointError(f"cannot load checkpoint '{path}' ({type(err).__name__}: {err})") from err
         self._loaded = True
-        return data.get("infos")
+        infos = data.get("infos")
+        return infos if isinstance(infos, dict) else None
 
     # ----------------------------------------------------------------------------------------------- policy
     def get_inference_policy(self, device: str | None = None) -> torch.nn.Module:

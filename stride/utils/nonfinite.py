@@ -18,7 +18,11 @@ def _bad_envs(x: torch.Tensor) -> torch.Tensor:
 
 
 def check_finite_step(
-    obs: Mapping[str, torch.Tensor], rewards: torch.Tensor | None, event: str, max_listed: int = 8
+    obs: Mapping[str, torch.Tensor],
+    rewards: torch.Tensor | None,
+    event: str,
+    max_listed: int = 8,
+    others: Mapping[str, torch.Tensor | None] | None = None,
 ) -> None:
     """Raise if any observation group or the rewards hold NaN or ±inf.
 
@@ -29,6 +33,7 @@ def check_finite_step(
         rewards: Rewards (N,), or None at reset.
         event: What produced the values (``"reset"``, ``"step 12 of iteration 3"``), for the message.
         max_listed: How many env indices to list.
+        others: Further per-env tensors to check (e.g. ``dones``, ``time_outs``); non-float ones are skipped.
 
     Raises:
         NonFiniteError: Naming the group (or ``rewards``), the event, the kind of value and the env indices.
@@ -38,6 +43,9 @@ def check_finite_step(
     ]
     if rewards is not None and rewards.is_floating_point():
         tensors.append(("rewards", rewards))
+    for name, value in (others or {}).items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            tensors.append((name, value))
     if not tensors:
         return
     ok = torch.stack([torch.isfinite(v).all() for _, v in tensors]).all()

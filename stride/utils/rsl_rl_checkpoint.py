@@ -25,7 +25,13 @@ from torch import nn
 
 from stride.utils.errors import CheckpointError
 
-__all__ = ["CONVERSION_NOTES_KEY", "RslRlLayout", "convert_rsl_rl_checkpoint", "is_rsl_rl_checkpoint"]
+__all__ = [
+    "CONVERSION_NOTES_KEY",
+    "RslRlLayout",
+    "convert_rsl_rl_checkpoint",
+    "is_rsl_rl_checkpoint",
+    "rsl_rl_layout",
+]
 
 RslRlLayout = Literal["2.x", "3.x", "4.x", "5.x"]
 """The rsl_rl release family whose checkpoint layout a dict follows."""
@@ -81,7 +87,8 @@ def rsl_rl_layout(data: Mapping[str, Any]) -> RslRlLayout:
 
     Returns:
         ``"2.x"`` (normalizers outside the model, or none), ``"3.x"`` (normalizers inside ``model_state_dict``),
-        ``"4.x"`` (std on the actor) or ``"5.x"``.
+        ``"4.x"`` (std on the actor) or ``"5.x"``. A 4.x checkpoint without a std parameter (state-dependent std)
+        already has the 5.x layout and is reported as ``"5.x"``.
 
     Raises:
         CheckpointError: If ``data`` is not an rsl_rl PPO checkpoint.

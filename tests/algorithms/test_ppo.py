@@ -314,8 +314,8 @@ class TestExtensionHooks:
         results: list[dict[str, float]] = []
         original_update = runner.alg.update
 
-        def update() -> dict[str, float]:
-            results.append(original_update())
+        def update(iteration: int | None = None) -> dict[str, float]:
+            results.append(original_update(iteration))
             return results[-1]
 
         monkeypatch.setattr(runner.alg, "update", update)

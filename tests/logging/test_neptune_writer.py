@@ -157,6 +157,7 @@ class TestDebugModeRun:
     def test_values_and_config_read_back(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.importorskip("neptune")
         monkeypatch.delenv("NEPTUNE_USERNAME", raising=False)
+        monkeypatch.setenv("NEPTUNE_DATA_DIRECTORY", str(tmp_path / "neptune_data"))  # not .neptune/ in the cwd
         writer = NeptuneLogWriter(
             str(tmp_path / "run_b"),
             project="ws/proj",

@@ -9,6 +9,7 @@ import math
 import os
 import struct
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ def _read_wandb_records(path: str) -> list[Any]:
             pos += room
             continue
         length, kind = struct.unpack("<HB", data[pos + 4 : pos + 7])
-        if length == 0 and kind == 0:
+        if (length == 0 and kind == 0) or pos + 7 + length > len(data):  # zero fill, or a record still being written
             break
         payload = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
@@ -49,6 +50,19 @@ def _read_wandb_records(path: str) -> list[Any]:
             record.ParseFromString(pending)
             records.append(record)
     return records
+
+
+def _read_until_exit(path: str, timeout_s: float = 20.0) -> list[Any]:
+    """Read the run file once it ends with the run's ``exit`` record.
+
+    ``finish()`` can return while wandb-core is still writing the file, so it is polled until complete.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = _read_wandb_records(path)
+        if any(record.WhichOneof("record_type") == "exit" for record in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -100,7 +114,7 @@ class TestOfflineRun:
             writer.write_scalars(3, {"Loss/value": 1.0})
 
         (run_file,) = glob.glob(str(log_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
-        records = _read_wandb_records(run_file)
+        records = _read_until_exit(run_file)
         history: dict[int, dict[str, float]] = {}
         config: dict[str, Any] = {}
         runs, uploaded = [], []

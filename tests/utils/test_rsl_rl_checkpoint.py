@@ -33,7 +33,7 @@ FIXTURES: dict[str, tuple[str, int | None, int, int]] = {
     "rsl_rl_3.3.0_log_std": ("3.x", 0, 1, 7),
     "rsl_rl_3.3.0_state_dependent_std": ("3.x", None, 0, 6),
     "rsl_rl_4.0.1": ("4.x", 0, 1, 7),
-    "rsl_rl_4.0.1_state_dependent_log_std": ("4.x", None, 0, 6),
+    "rsl_rl_4.0.1_state_dependent_log_std": ("5.x", None, 0, 6),  # no std parameter: same layout as 5.x
     "rsl_rl_5.5.1": ("5.x", 0, 1, 7),
 }
 NUM_ENVS = 16
@@ -51,6 +51,10 @@ def _obs(io: dict[str, Any], rows: slice = slice(None), policy_dim: int | None =
     if policy_dim is not None:
         policy = torch.cat([policy, torch.zeros(len(policy), policy_dim - policy.shape[1])], dim=-1)
     return TensorDict({"policy": policy, "critic": critic}, batch_size=[len(policy)])
+
+
+def _param(model: torch.nn.Module, name: str) -> torch.nn.Parameter:
+    return dict(model.named_parameters())[name]
 
 
 def _algorithm(io: dict[str, Any], policy_dim: int | None = None) -> PPO:
@@ -73,7 +77,7 @@ class TestReleaseFixtures:
         checkpoint, io = _fixture(name)
         assert is_rsl_rl_checkpoint(checkpoint)
         assert rsl_rl_layout(checkpoint) == FIXTURES[name][0]
-        assert io["release"].split(".")[0] == FIXTURES[name][0][0]
+        assert io["release"].split(".")[0] == FIXTURES[name][0][0] or name.endswith("state_dependent_log_std")
 
     def test_migrated_config_is_strict_v5(self, name: str) -> None:
         _, io = _fixture(name)
@@ -99,7 +103,7 @@ class TestReleaseFixtures:
         assert (values - io["values"]).abs().max().item() <= TOLERANCE
         assert (std - io["action_std"]).abs().max().item() <= TOLERANCE
         # the actions are not trivially equal: the normalizers hold statistics of real rollouts
-        assert alg.actor.obs_normalizer.count.item() > 0  # type: ignore[union-attr]
+        assert dict(alg.actor.named_buffers())["obs_normalizer.count"].item() > 0
         assert io["actions"].std(dim=0).min().item() > 1e-3
 
     def test_optimizer_state_follows_parameter_names(self, name: str) -> None:
@@ -108,7 +112,7 @@ class TestReleaseFixtures:
         alg = _algorithm(io)
         alg.load_state_dict(convert_rsl_rl_checkpoint(checkpoint, alg.actor, alg.critic))
         saved = checkpoint["optimizer_state_dict"]["state"]
-        pairs = [(alg.actor.mlp[0].weight, actor_index), (alg.critic.mlp[0].weight, critic_index)]
+        pairs = [(_param(alg.actor, "mlp.0.weight"), actor_index), (_param(alg.critic, "mlp.0.weight"), critic_index)]
         if std_index is not None:
             std_param = next(p for n, p in alg.actor.named_parameters() if n.startswith("distribution."))
             pairs.append((std_param, std_index))
@@ -255,8 +259,9 @@ class TestSyntheticLayouts:
         converted = convert_rsl_rl_checkpoint(permuted, alg.actor, alg.critic)
         assert any("re-indexed" in note for note in converted[CONVERSION_NOTES_KEY])
         alg.load_state_dict(converted)
-        assert torch.equal(alg.optimizer.state[alg.actor.mlp[0].weight]["exp_avg"], state["state"][1]["exp_avg"])
-        assert torch.equal(alg.optimizer.state[alg.critic.mlp[0].weight]["exp_avg"], state["state"][7]["exp_avg"])
+        actor_first, critic_first = _param(alg.actor, "mlp.0.weight"), _param(alg.critic, "mlp.0.weight")
+        assert torch.equal(alg.optimizer.state[actor_first]["exp_avg"], state["state"][1]["exp_avg"])
+        assert torch.equal(alg.optimizer.state[critic_first]["exp_avg"], state["state"][7]["exp_avg"])
 
     def test_optimizer_with_other_parameter_count_is_dropped(self) -> None:
         checkpoint, alg = self._v2()
@@ -309,6 +314,22 @@ class TestSyntheticLayouts:
         assert torch.equal(critic_state["obs_normalizer._mean"], checkpoint["obs_norm_state_dict"]["_mean"])
         assert critic_state["obs_normalizer.count"].item() > 0
         assert any("never updated" in note for note in converted[CONVERSION_NOTES_KEY])
+
+    def test_fixed_std_is_not_in_stride_optimizer(self) -> None:
+        # rsl_rl 5.x keeps a fixed std (learn_std=False) in its optimizer; stride optimizes trainable parameters only
+        checkpoint, io = _fixture("rsl_rl_5.5.1")
+        cfg, _ = migrate_train_cfg(io["train_cfg"])
+        cfg["actor"]["distribution_cfg"]["learn_std"] = False
+        obs = _obs(io, slice(0, NUM_ENVS))
+        alg = PPO.construct(obs, NUM_ENVS, 2, 8, cfg, cfg["obs_groups"], "cpu")
+        converted = convert_rsl_rl_checkpoint(checkpoint, alg.actor, alg.critic)
+        saved = checkpoint["optimizer_state_dict"]
+        assert len(saved["param_groups"][0]["params"]) == 13
+        assert converted["optimizer_state_dict"]["param_groups"][0]["params"] == list(range(12))
+        assert any("actor.distribution.std_param" in note for note in converted[CONVERSION_NOTES_KEY])
+        alg.load_state_dict(converted)
+        first = _param(alg.actor, "mlp.0.weight")
+        assert torch.equal(alg.optimizer.state[first]["exp_avg"], saved["state"][1]["exp_avg"])
 
     def test_compiled_state_dict_prefix_removed(self) -> None:
         checkpoint, io = _fixture("rsl_rl_5.5.1")

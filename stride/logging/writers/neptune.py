@@ -58,8 +58,9 @@ class NeptuneLogWriter(LogWriter):
         api_token: Neptune API token; ``None`` lets Neptune read ``NEPTUNE_API_TOKEN``.
         run_name: Display name; ``None`` uses the name of ``log_dir``.
         config: Run configuration, stored under ``config`` (values Neptune cannot hold are stored as strings).
-        mode: Neptune connection mode; ``"debug"`` keeps everything in memory, ``"offline"`` writes to
-            ``.neptune/`` (or ``NEPTUNE_DATA_DIRECTORY``); ``None`` follows ``NEPTUNE_MODE`` (default async).
+        mode: Neptune connection mode; ``"debug"`` keeps the data in memory, ``"offline"`` stores it for a later
+            ``neptune sync``; ``None`` follows ``NEPTUNE_MODE`` (default async). Neptune keeps its queue in
+            ``.neptune/`` of the working directory; set ``NEPTUNE_DATA_DIRECTORY`` to put it elsewhere.
         tags: Tags of the run.
         init_kwargs: Further keywords for ``neptune.init_run`` (``capture_hardware_metrics``, ``source_files``,
             ...).
