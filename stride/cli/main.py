@@ -56,6 +56,11 @@ def _build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--key", default="Train/mean_reward", help="metric to plot")
     plot.add_argument("--labels", nargs="*", default=None, help="one label per run (runs sharing one are averaged)")
     sub.add_parser("tasks", help="list the built-in tasks")
+    check = sub.add_parser("check-env", help="validate an env against the VecEnv contract")
+    check.add_argument("target", help="built-in task name, or module:factory returning a VecEnv")
+    check.add_argument("--num-envs", type=int, default=4, help="envs to build")
+    check.add_argument("--device", default="cpu", help="torch device")
+    check.add_argument("--steps", type=int, default=3, help="steps to take")
     return parser
 
 
@@ -188,6 +193,14 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_env(args: argparse.Namespace) -> int:
+    from stride.env.checker import check_env_target
+
+    report = check_env_target(args.target, num_envs=args.num_envs, device=args.device, num_steps=args.steps)
+    sys.stdout.write(report.summary().rstrip("\n") + "\n")
+    return 0
+
+
 def _tasks(_args: argparse.Namespace) -> int:
     from stride.env.tasks import list_tasks, task_class
 
@@ -221,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _tasks(args)
         if command == "play":
             return _play(args)
+        if command == "check-env":
+            return _check_env(args)
         if command == "plot":
             return _plot(args)
     except StrideError as err:

@@ -204,6 +204,10 @@ class RunnerCfg:
     check_for_nan: bool = True
     """Raise ``NonFiniteError`` when the env returns NaN/inf (naming group and env indices)."""
 
+    check_env: bool = True
+    """(stride) Validate the env against the VecEnv contract with ``check_env`` when the runner is built (a few
+    steps with a private random generator; built-in tasks are restored exactly afterwards)."""
+
     torch_compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = (
         None
     )

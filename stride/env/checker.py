@@ -101,6 +101,10 @@ def _describe(value: object) -> str:
         return f"a {value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
     if isinstance(value, TensorDictBase):
         return f"a nested {type(value).__name__} with keys {sorted(map(str, value.keys()))}"
+    if value is None:
+        return "None"
+    if type(value).__name__ in ("NonTensorData", "NonTensorStack"):
+        return f"non-tensor data ({type(value).__name__})"
     if isinstance(value, Mapping):
         return f"{type(value).__name__} with keys {sorted(map(str, value.keys()))}"
     text = repr(value)
@@ -293,10 +297,11 @@ def _check_obs(
         groups[str(key)] = shape
     if reference is not None and set(groups) != set(reference):
         missing, extra = sorted(set(reference) - set(groups)), sorted(set(groups) - set(reference))
+        diff = ", ".join(f"{what} {keys}" for what, keys in (("missing", missing), ("unexpected", extra)) if keys)
         _fail(
             label,
             f"the groups {sorted(reference)} of get_observations()",
-            f"{sorted(groups)} (missing {missing}, unexpected {extra})",
+            f"{sorted(groups)} ({diff})",
             "return the same observation groups at reset, at every step and in final_obs.",
             where,
         )
@@ -374,7 +379,7 @@ def _check_extras(
     for section in ("log", "episode"):
         value = extras.get(section)
         if value is not None and not isinstance(value, Mapping):
-            fix = "put scalars or tensors to log in a dict: extras[section] = {'name': value}."
+            fix = f"put the scalars or tensors to log in a dict: extras[{section!r}] = {{'name': value}}."
             _fail(f"extras[{section!r}]", "a dict of scalars or tensors", _describe(value), fix, where)
     return time_outs is not None, final_obs is not None
 
@@ -417,7 +422,7 @@ class _Held(NamedTuple):
 
 
 def _hold(obs: TensorDictBase, where: str) -> _Held:
-    tensors = {str(k): cast(torch.Tensor, obs.get(k)) for k in obs.keys()}
+    tensors = {str(k): cast(torch.Tensor, obs.get(k)) for k in list(obs.keys())}
     return _Held(where, obs, tensors, {k: v.clone() for k, v in tensors.items()})
 
 

@@ -20,6 +20,7 @@ from stride.algorithms.ppo import PPO
 from stride.config.compat import apply_compat
 from stride.config.schema import RunnerCfg
 from stride.config.strict import build, to_dict
+from stride.env.checker import check_env
 from stride.env.vec_env import VecEnv
 from stride.logging import ConsoleView, RunLogger
 from stride.logging.writers import open_writers, resolve_backends, upload_files
@@ -97,6 +98,9 @@ class OnPolicyRunner:
             self.train_cfg,
             config={"runner": self.train_cfg, "env": _plain(getattr(self.env, "cfg", {}))},
         )
+        # the contract check steps the env, so it runs only once the whole config is known to be valid
+        if self.cfg.check_env:
+            check_env(env)
         self.current_learning_iteration = 0
         self.total_env_steps = 0
         self.git_status_repos: list[str] = []
@@ -116,7 +120,10 @@ class OnPolicyRunner:
         """
         env, alg = self.env, self.alg
         if init_at_random_ep_len and not self._loaded:
-            env.episode_length_buf = torch.randint_like(env.episode_length_buf, high=int(env.max_episode_length))
+            # uniform in [0, T) per env; T may be one int or a per-env tensor
+            horizon = torch.as_tensor(env.max_episode_length, device=env.episode_length_buf.device)
+            uniform = torch.rand(env.episode_length_buf.shape, device=env.episode_length_buf.device)
+            env.episode_length_buf = (uniform * horizon).long().clamp(max=horizon - 1)
         logger = self._open_logger()
         obs = env.get_observations().to(self.device)
         alg.train_mode()

@@ -275,7 +275,7 @@ class InPlaceObsBuffer(GoodEnv):
         if not hasattr(self, "buffer"):
             self.buffer = fresh
         else:
-            for key in fresh.keys():
+            for key in list(fresh.keys()):
                 self.buffer[key].copy_(fresh[key])
         return self.buffer
 
@@ -288,7 +288,7 @@ class SameTensorDictReplaced(GoodEnv):
         if not hasattr(self, "holder"):
             self.holder = fresh
         else:
-            for key in fresh.keys():
+            for key in list(fresh.keys()):
                 self.holder[key] = fresh[key]
         return self.holder
 

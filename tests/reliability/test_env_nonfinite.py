@@ -63,6 +63,7 @@ def _cfg(check: bool = True) -> dict[str, Any]:
     return {
         "num_steps_per_env": 8,
         "check_for_nan": check,
+        "check_env": False,  # the poisoning env counts steps; the contract check (tested elsewhere) would shift them
         "obs_groups": {"actor": ["policy"], "critic": ["critic"]},
         "algorithm": {"class_name": "PPO", "num_mini_batches": 4},
         "actor": {
