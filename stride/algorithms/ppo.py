@@ -419,7 +419,14 @@ class PPO:
             if self.value_normalizer is not None and "value_normalizer_state_dict" in state:
                 self.value_normalizer.load_state_dict(state["value_normalizer_state_dict"])
         if parts["optimizer"] and "optimizer_state_dict" in state:
+            # torch takes fused/foreach/... from the saved groups; keep this optimizer's own (fast) implementation
+            flags = [
+                {k: g[k] for k in ("fused", "foreach", "capturable", "differentiable") if k in g}
+                for g in self.optimizer.param_groups
+            ]
             self.optimizer.load_state_dict(state["optimizer_state_dict"])
+            for group, own in zip(self.optimizer.param_groups, flags, strict=True):
+                group.update(own)
             # keep the tensor learning rate shared between the schedule and the optimizer
             lr = self.optimizer.param_groups[0]["lr"]
             self._lr.copy_(torch.as_tensor(lr, dtype=torch.float32))

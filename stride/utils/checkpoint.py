@@ -26,9 +26,10 @@ def atomic_save(obj: dict[str, Any], path: str) -> None:
         CheckpointError: If the folder cannot be written (the previous file, if any, is left intact).
     """
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    tmp: str | None = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
         with os.fdopen(fd, "wb") as handle:
             torch.save(obj, handle)
             handle.flush()
@@ -39,11 +40,21 @@ def atomic_save(obj: dict[str, Any], path: str) -> None:
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException as err:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise CheckpointError(f"cannot write checkpoint '{path}': {err}") from err
-        raise
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(err, (KeyboardInterrupt, SystemExit)):
+            raise
+        # torch wraps disk errors in RuntimeError; name the underlying OS error when there is one
+        cause: BaseException = err
+        seen = err.__cause__ or err.__context__
+        while seen is not None:
+            if isinstance(seen, OSError):
+                cause = seen
+            seen = seen.__cause__ or seen.__context__
+        raise CheckpointError(
+            f"cannot write checkpoint '{path}': {type(cause).__name__}: {cause} (the previous file is intact)"
+        ) from err
     try:
         dir_fd = os.open(folder, os.O_RDONLY)
         try:

@@ -102,9 +102,6 @@ class _Injector:
 
 
 _MODES = ("truncated_write", "write_error", "fsync", "replace", "mkstemp")
-# atomic_save lets these through as other types (the file stays intact): a write error inside torch.save surfaces
-# as torch's RuntimeError "unexpected pos" (the OSError is only its __context__), and mkstemp runs outside the try
-_NOT_YET_CHECKPOINT_ERROR = {"write_error": "RuntimeError", "mkstemp": "OSError"}
 
 
 class TestInjectedWriteFailures:
@@ -143,20 +140,7 @@ class TestInjectedWriteFailures:
         assert len(injector.offsets) == 2 * NUM_FAILURES // len(_MODES)
         assert len(set(injector.offsets)) > 60
 
-    @pytest.mark.parametrize(
-        "mode",
-        [
-            pytest.param(
-                m,
-                marks=pytest.mark.xfail(
-                    strict=True, reason=f"atomic_save raises {_NOT_YET_CHECKPOINT_ERROR[m]} here (file stays intact)"
-                ),
-            )
-            if m in _NOT_YET_CHECKPOINT_ERROR
-            else m
-            for m in _MODES
-        ],
-    )
+    @pytest.mark.parametrize("mode", _MODES)
     def test_failure_is_a_checkpoint_error(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
         path = tmp_path / "model.pt"
         atomic_save(_state(0), str(path))

@@ -134,7 +134,8 @@ class TestSaveLoadRoundTrip:
         trained.learn(2)
         path = str(tmp_path / "model.pt")
         trained.save(path)
-        other = _runner(_cfg(seed=11, algorithm={"num_learning_epochs": 1, "num_mini_batches": 2}), env_seed=1)
+        other_alg = {"num_learning_epochs": 1, "num_mini_batches": 2, "value_normalization": True}
+        other = _runner(_cfg(seed=11, algorithm=other_alg), env_seed=1)
         other.learn(1)
         opt_before = copy.deepcopy(other.alg.optimizer.state_dict())
         lr_before = other.alg.learning_rate

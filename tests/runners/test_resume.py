@@ -129,7 +129,7 @@ class TestStopOnSignal:
         )
         metrics = tmp_path / "metrics.jsonl"
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (metrics.exists() and metrics.read_text().count("\\n") >= 2):
+        while time.monotonic() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):
             time.sleep(0.2)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
