@@ -133,7 +133,10 @@ def _train(args: argparse.Namespace) -> int:
     else:
         exp = build(ExperimentCfg, _experiment_dict(args))
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = args.run_dir or os.path.join("runs", exp.task, stamp)
+        # Isaac Lab's layout: <experiment_name>/<time>_<run_name>
+        experiment = exp.runner.get("experiment_name") or exp.task
+        run_name = exp.runner.get("run_name") or ""
+        run_dir = args.run_dir or os.path.join("runs", str(experiment), f"{stamp}_{run_name}" if run_name else stamp)
         os.makedirs(run_dir, exist_ok=True)
         dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
     env = _build_env(exp, args.device)
@@ -175,7 +178,7 @@ def _play(args: argparse.Namespace) -> int:
     checkpoint = args.checkpoint or _latest_checkpoint(args.run_dir)
     env = _build_env(exp, args.device, num_envs=args.num_envs, seed=args.seed)
     runner = OnPolicyRunner(env, exp.runner, log_dir=None, device=args.device)
-    runner.load(checkpoint, load_cfg={"optimizer": False, "rng": False, "env": False})
+    runner.load(checkpoint, load_cfg={"optimizer": False, "iteration": False, "rng": False, "env": False})
     result = evaluate_policy(env, runner.get_inference_policy(), num_episodes=args.episodes)
     sys.stdout.write(
         f"{exp.task}: return {result.mean_return:.2f} ± {result.std_return:.2f}, "

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-__all__ = ["ConsoleView", "format_duration"]
+__all__ = ["ConsoleView", "format_duration", "progress_bar"]
 
 # Display names of the usual loss terms, in display order; other ``Loss/*`` keys follow, shortened.
 _LOSS_ABBREVIATIONS: dict[str, str] = {
@@ -23,6 +23,13 @@ _LOSS_ABBREVIATIONS: dict[str, str] = {
 }
 _LOSS_NAME_WIDTH = 6
 _LEARNING_RATE_KEYS = ("Policy/learning_rate", "Loss/learning_rate")
+
+
+def progress_bar(done: int, total: int, width: int = 12) -> str:
+    """A text progress bar such as ``[#####-------]``; full when ``total`` is 0."""
+    fraction = 1.0 if total <= 0 else min(max(done / total, 0.0), 1.0)
+    filled = round(fraction * width)
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
 
 
 def format_duration(seconds: float) -> str:
@@ -156,7 +163,7 @@ class ConsoleView:
             return None if value is None else float(value)
 
         width = len(str(total_iterations))
-        parts = [f"it {iteration + 1:>{width}}/{total_iterations}"]
+        parts = [f"{progress_bar(iteration + 1, total_iterations)} it {iteration + 1:>{width}}/{total_iterations}"]
         if (reward := get("Train/mean_reward")) is not None:
             parts.append(f"return {reward:>6.1f}")
         if (length := get("Train/mean_episode_length")) is not None:

@@ -32,7 +32,6 @@ from stride.utils.rsl_rl_checkpoint import (
     CONVERSION_NOTES_KEY,
     convert_rsl_rl_checkpoint,
     is_rsl_rl_checkpoint,
-    rsl_rl_layout,
 )
 from stride.utils.seeding import get_rng_state, seed_everything, set_rng_state
 
@@ -343,7 +342,7 @@ class OnPolicyRunner:
                 )
             if version is None or version < SCHEMA_VERSION:
                 notes = ["same key layout as schema 1, loaded as is"]
-                if version is None and is_rsl_rl_checkpoint(data) and rsl_rl_layout(data) != "5.x":
+                if version is None and is_rsl_rl_checkpoint(data):
                     data = convert_rsl_rl_checkpoint(data, self.alg.actor, self.alg.critic, strict)
                     notes = list(data.pop(CONVERSION_NOTES_KEY, []))
                 found = "no schema_version" if version is None else f"schema_version {version}"

@@ -61,19 +61,21 @@ class TestConsoleLine:
     def test_full_line_golden(self):
         line = ConsoleView.format_line(11, FULL, total_iterations=100, eta=62.0)
         assert line == (
-            "it  12/100 | return  475.3 | len 500.0 | 35.2k steps/s | collect 0.06s learn 0.70s | "
+            "[#-----------] it  12/100 | return  475.3 | len 500.0 | 35.2k steps/s | collect 0.06s learn 0.70s | "
             "value 0.123 surr -0.0123 ent 1.42 kl_div 0.0042 | lr 1.0e-03 | std 0.521 | ETA 1m02s"
         )
 
     def test_missing_keys_are_skipped(self):
-        assert ConsoleView.format_line(0, {}, total_iterations=5, eta=math.nan) == "it 1/5 | ETA --"
+        assert ConsoleView.format_line(0, {}, total_iterations=5, eta=math.nan) == "[##----------] it 1/5 | ETA --"
         line = ConsoleView.format_line(
             0,
             {"Perf/learning_time": 1.5, "Loss/learning_rate": 3e-4, "Perf/total_fps": 2.5e6},
             total_iterations=5,
             eta=3,
         )
-        assert line == "it 1/5 | 2.5M steps/s | learn 1.50s | lr 3.0e-04 | ETA 3s"  # Loss/learning_rate is no loss
+        assert (
+            line == "[##----------] it 1/5 | 2.5M steps/s | learn 1.50s | lr 3.0e-04 | ETA 3s"
+        )  # Loss/learning_rate is no loss
 
     def test_eta_from_mean_wall_time_and_stream_write(self, capsys):
         clock, stream = FakeClock(), io.StringIO()
@@ -83,7 +85,7 @@ class TestConsoleLine:
             clock.now += seconds
             view.update(iteration, FULL, start_iteration=10, total_iterations=20)
         lines = stream.getvalue().splitlines()
-        assert [line.split(" | ")[0] for line in lines] == ["it 11/20", "it 12/20", "it 13/20"]
+        assert [line.split(" | ")[0].split("] ")[1] for line in lines] == ["it 11/20", "it 12/20", "it 13/20"]
         # mean time per iteration x iterations left: 1.0 x 9, 2.0 x 8, 2.0 x 7
         assert [line.split(" | ")[-1] for line in lines] == ["ETA 9s", "ETA 16s", "ETA 14s"]
         assert capsys.readouterr().out == ""  # written to the given stream, never printed
@@ -101,6 +103,22 @@ class TestConsoleLine:
         view = ConsoleView(stream, every=3, clock=FakeClock())
         written = [view.update(i, {}, start_iteration=0, total_iterations=7) for i in range(7)]
         assert [w is not None for w in written] == [False, False, True, False, False, True, True]
-        assert [line.split(" | ")[0] for line in stream.getvalue().splitlines()] == ["it 3/7", "it 6/7", "it 7/7"]
+        assert [line.split(" | ")[0].split("] ")[1] for line in stream.getvalue().splitlines()] == [
+            "it 3/7",
+            "it 6/7",
+            "it 7/7",
+        ]
         with pytest.raises(ValueError, match="every=0"):
             ConsoleView(stream, every=0)
+
+
+class TestProgressBar:
+    """The progress bar fills in proportion to the iterations done."""
+
+    def test_fill(self) -> None:
+        from stride.logging.console import progress_bar
+
+        assert progress_bar(0, 10) == "[" + "-" * 12 + "]"
+        assert progress_bar(5, 10) == "[" + "#" * 6 + "-" * 6 + "]"
+        assert progress_bar(10, 10) == "[" + "#" * 12 + "]"
+        assert progress_bar(3, 0) == "[" + "#" * 12 + "]"
