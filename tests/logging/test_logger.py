@@ -190,7 +190,7 @@ class TestRunLoggerCreate:
         assert logger.close() == curve  # idempotent
         assert [r["Loss/value"] for r in read_metrics(str(tmp_path / "run"))] == [0.5, 0.25, -0.125]
         assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "run"))
-        assert stream.getvalue().splitlines()[-1].startswith("it 3/3 | return    3.5")
+        assert stream.getvalue().splitlines()[-1].startswith("[############] it 3/3 | return    3.5")
 
     def test_console_only_and_other_ranks(self, tmp_path):
         console_only = RunLogger.create(None)
@@ -234,7 +234,7 @@ class TestRunLoggerCreate:
         stream = io.StringIO()
         logger = RunLogger(None, stream=stream)
         logger.log(0, {"Train/mean_reward": 2.0}, start_iteration=0, total_iterations=10)
-        assert stream.getvalue().startswith("it  1/10 | return    2.0 | ETA ")
+        assert stream.getvalue().startswith("[#-----------] it  1/10 | return    2.0 | ETA ")
 
     def test_missing_reward_key_gives_no_figure_and_one_warning(self, tmp_path, caplog):
         logger = RunLogger.create(str(tmp_path), backends=["jsonl"], console=False)
