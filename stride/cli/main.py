@@ -137,10 +137,12 @@ def _train(args: argparse.Namespace) -> int:
         experiment = exp.runner.get("experiment_name") or exp.task
         run_name = exp.runner.get("run_name") or ""
         run_dir = args.run_dir or os.path.join("runs", str(experiment), f"{stamp}_{run_name}" if run_name else stamp)
+    env = _build_env(exp, args.device)
+    # the runner validates the whole config before anything is written to disk
+    runner = OnPolicyRunner(env, exp.runner, log_dir=run_dir, device=args.device)
+    if checkpoint_in is None:
         os.makedirs(run_dir, exist_ok=True)
         dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
-    env = _build_env(exp, args.device)
-    runner = OnPolicyRunner(env, exp.runner, log_dir=run_dir, device=args.device)
     total = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
     if checkpoint_in is not None:
         runner.load(checkpoint_in)

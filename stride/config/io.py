@@ -20,7 +20,7 @@ class ExperimentCfg:
     """A whole training run: which task, how the env is built, the runner config and the launch options."""
 
     task: str = "cartpole"
-    """Built-in task name (``stride tasks`` lists them) or ``module:factory`` for a user env."""
+    """Registered task name (``stride tasks`` lists them; ``stride.env.tasks.register_task`` adds your own)."""
 
     env: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the task constructor (``num_envs``, ``max_episode_length``, ...)."""

@@ -119,7 +119,7 @@ class PPOCfg:
     nonfinite_update: Literal["raise", "skip"] = "raise"
     """(stride) A mini-batch whose losses or gradient norms are NaN/inf is never applied. 'raise': stop with a
     ``NonFiniteError`` naming the loss term, mini-batch and iteration. 'skip': leave parameters and optimizer state
-    untouched, count it (``Loss/skipped_updates``) and go on."""
+    untouched, count it (``Train/skipped_updates``) and go on."""
 
     rnd_cfg: dict[str, Any] | None = None
     """Random Network Distillation settings (curiosity); None disables it."""

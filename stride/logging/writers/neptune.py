@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -89,7 +90,8 @@ class NeptuneLogWriter(LogWriter):
                 f"NeptuneLogWriter init_kwargs repeat {clashes}, which the writer sets itself; pass them as the "
                 f"writer's own arguments (project, api_token, run_name, mode, tags) instead."
             )
-        import neptune  # lazy: an optional extra, and slow to import
+        # lazy: an optional extra, and slow to import (typed as Any: the package may be absent when type-checking)
+        neptune: Any = importlib.import_module("neptune")
 
         username = os.environ.get("NEPTUNE_USERNAME")
         if project is not None and "/" not in project and username:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from stride.logging.writers.base import LogWriter
 from stride.utils.errors import ConfigError
-
-if TYPE_CHECKING:
-    from wandb.sdk.wandb_run import Run
 
 __all__ = ["WandbLogWriter"]
 
@@ -66,11 +64,12 @@ class WandbLogWriter(LogWriter):
                 f"WandbLogWriter init_kwargs repeat {clashes}, which the writer sets itself; pass them as the "
                 f"writer's own arguments (project, entity, run_name, config, mode) instead."
             )
-        import wandb  # lazy: an optional extra, and slow to import
+        # lazy: an optional extra, and slow to import (typed as Any: the package may be absent when type-checking)
+        wandb: Any = importlib.import_module("wandb")
 
         self.log_dir = log_dir
         os.makedirs(log_dir, exist_ok=True)
-        self._run: Run | None = wandb.init(
+        self._run: Any = wandb.init(
             dir=log_dir,
             project=project,
             entity=entity if entity is not None else os.environ.get("WANDB_USERNAME"),
@@ -81,7 +80,7 @@ class WandbLogWriter(LogWriter):
         )
 
     @property
-    def run(self) -> Run:
+    def run(self) -> Any:
         """The active W&B run.
 
         Raises:
