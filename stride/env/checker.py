@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import difflib
-import importlib
 import inspect
 import math
 import numbers
@@ -32,6 +30,7 @@ from tensordict import TensorDictBase
 
 from stride.env.tasks.registry import make_task
 from stride.utils.errors import ConfigError, EnvContractError
+from stride.utils.imports import import_object
 
 __all__ = ["CheckReport", "check_env", "check_env_target"]
 
@@ -623,20 +622,7 @@ def _resolve_factory(target: str) -> Callable[..., Any]:
             f"check-env: target {target!r} is neither a task name nor 'module:factory'; expected e.g. 'cartpole' "
             "or 'my_pkg.envs:make_env'."
         )
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(
-            f"check-env: cannot import module {module_name!r} of target {target!r} ({err}). Fix: put the module on "
-            "PYTHONPATH or install its package."
-        ) from err
-    for part in attr_path.split("."):
-        if not hasattr(obj, part):
-            names = [n for n in dir(obj) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"check-env: {target!r}: {obj!r} has no attribute {part!r}.{hint}")
-        obj = getattr(obj, part)
+    obj = import_object(target, "check-env target")
     if not callable(obj):
         raise ConfigError(f"check-env: {target!r} is {_describe(obj)}; expected a callable that returns an env.")
     return obj

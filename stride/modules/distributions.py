@@ -9,7 +9,6 @@ tensors a rollout stores, and every other method takes those tensors back. Param
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import math
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from stride.utils.errors import ConfigError
+from stride.utils.imports import import_object
 
 __all__ = [
     "BetaDistribution",
@@ -661,15 +661,7 @@ def _resolve_class(class_name: object) -> type[Distribution]:
         # rsl_rl's own distributions are stateful; their stride twins take the same arguments
         if module_name.split(".")[0] == "rsl_rl" and attr in _BUILTIN:
             return _BUILTIN[attr]
-        try:
-            resolved = importlib.import_module(module_name)
-            for part in attr.split("."):
-                resolved = getattr(resolved, part)
-        except (ImportError, AttributeError) as error:
-            raise ConfigError(
-                f"distribution_cfg.class_name {class_name!r} cannot be imported ({error}); "
-                "check the module path and the attribute name ('module.path:ClassName')."
-            ) from error
+        resolved = import_object(class_name, "distribution_cfg.class_name")
     if not (isinstance(resolved, type) and issubclass(resolved, Distribution)):
         raise ConfigError(
             f"distribution_cfg.class_name {class_name!r} resolved to {resolved!r}, which is not a subclass of "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
@@ -10,7 +11,7 @@ from typing import Any
 from stride.config.strict import check_keys, suggest
 from stride.utils.errors import ConfigError
 
-__all__ = ["check_signature_keys", "resolve_callable"]
+__all__ = ["check_signature_keys", "import_object", "resolve_callable"]
 
 
 def resolve_callable(name: Any, known: Mapping[str, Any], path: str) -> Any:
@@ -34,19 +35,45 @@ def resolve_callable(name: Any, known: Mapping[str, Any], path: str) -> Any:
     if name in known:
         return known[name]
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as err:
-            raise ConfigError(f"'{path}': cannot import module '{module_name}' ({err}).") from err
-        try:
-            return getattr(module, attr)
-        except AttributeError as err:
-            raise ConfigError(f"'{path}': module '{module_name}' has no attribute '{attr}'.") from err
+        return import_object(name, path)
     raise ConfigError(
         f"'{path}' = '{name}' is not a known class{suggest(name, known)}; known: {sorted(known)}, "
         "or give 'package.module:Attr'."
     )
+
+
+def import_object(spec: str, path: str) -> Any:
+    """Import ``"package.module:attr.path"`` (or ``"package.module.Attr"``) and return the object.
+
+    Args:
+        spec: The import path.
+        path: Dotted config path (or command) that gave ``spec``, for error messages.
+
+    Returns:
+        The object.
+
+    Raises:
+        ConfigError: If the module cannot be imported or an attribute is missing (with a suggestion).
+    """
+    if ":" in spec:
+        module_name, _, attr_path = spec.partition(":")
+    else:
+        module_name, _, attr_path = spec.rpartition(".")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(
+            f"'{path}' = '{spec}' cannot be imported: cannot import module '{module_name}' ({err}). Fix: put the "
+            "module on PYTHONPATH or install its package."
+        ) from err
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            match = difflib.get_close_matches(part, names, n=1)
+            hint = f" Did you mean '{match[0]}'?" if match else ""
+            raise ConfigError(f"'{path}' = '{spec}' cannot be imported: {obj!r} has no attribute '{part}'.{hint}")
+        obj = getattr(obj, part)
+    return obj
 
 
 def check_signature_keys(fn: Callable[..., Any], keys: Iterable[str], skip: Iterable[str], path: str) -> None:
