@@ -18,6 +18,7 @@ from stride.algorithms.returns import bootstrap_time_outs, compute_gae, normaliz
 from stride.config.schema import PPOCfg
 from stride.config.strict import build
 from stride.extensions.base import Extension, check_compatibility
+from stride.extensions.factory import ExtensionContext, build_extensions
 from stride.models.mlp_model import MLPModel, Observations
 from stride.models.registry import build_model
 from stride.modules import Distribution, ValueNormalizer
@@ -120,8 +121,13 @@ class PPO:
         obs_groups: Mapping[str, Sequence[str]],
         device: str | torch.device,
         extensions: Sequence[Extension] = (),
+        env: Any = None,
     ) -> PPO:
-        """Build models, storage and the algorithm from an rsl_rl-style train_cfg (not modified)."""
+        """Build models, storage and the algorithm from an rsl_rl-style train_cfg (not modified).
+
+        Extensions named in the algorithm section (``rnd_cfg``, ``symmetry_cfg``) are built first, then
+        ``extensions`` (user-made instances) are appended.
+        """
         cfg = build(PPOCfg, train_cfg.get("algorithm", {}), "algorithm")
         groups = resolve_obs_groups(obs, obs_groups, ["actor", "critic"])
         actor = build_model(train_cfg.get("actor", {}), obs, groups, "actor", num_actions, "actor")
@@ -139,7 +145,19 @@ class PPO:
         storage = RolloutStorage(
             num_envs, num_steps_per_env, obs, num_actions, [tuple(p.shape[1:]) for p in probe], device
         )
-        return cls(actor, critic, storage, cfg, device, extensions)
+        context = ExtensionContext(
+            env=env,
+            obs=obs,
+            obs_groups=obs_groups,
+            actor=actor,
+            critic=critic,
+            num_envs=num_envs,
+            num_steps_per_env=num_steps_per_env,
+            device=torch.device(device),
+            gamma=cfg.gamma,
+        )
+        built = build_extensions(train_cfg.get("algorithm", {}), context, "algorithm")
+        return cls(actor, critic, storage, cfg, device, [*built, *extensions])
 
     def _trainable_parameters(self) -> list[nn.Parameter]:
         params = [p for p in self.actor.parameters() if p.requires_grad]
@@ -319,11 +337,14 @@ class PPO:
         critic_norm = nn.utils.clip_grad_norm_(self.critic.parameters(), max_norm, foreach=True)
         checked = torch.stack([surrogate.detach(), value_loss.detach(), entropy.detach(), actor_norm, critic_norm])
         bad = ~torch.isfinite(checked)
+        skipped = bad.any()
         if self._skips_on_device:
-            self.optimizer.found_inf = bad.any().to(torch.float32)  # type: ignore[attr-defined]
+            self.optimizer.found_inf = skipped.to(torch.float32)  # type: ignore[attr-defined]
             self.optimizer.step()
-        elif not bool(bad.any()):
+        elif not bool(skipped):
             self.optimizer.step()
+        for ext in self.extensions:
+            ext.after_optimizer_step(skipped)
         return torch.stack([value_loss, surrogate, entropy, kl]).detach(), bad, ext_losses
 
     @torch.no_grad()

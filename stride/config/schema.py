@@ -139,13 +139,6 @@ class PPOCfg:
             "class_name",
             f"must be 'PPO' for the OnPolicyRunner, got {self.class_name!r}{suggest(self.class_name, ['PPO'])}.",
         )
-        for key in ("rnd_cfg", "symmetry_cfg"):
-            _require(
-                getattr(self, key) is None,
-                path,
-                key,
-                "is not supported by this stride version yet; remove it (it would otherwise be silently ignored).",
-            )
         _require(
             not self.share_cnn_encoders,
             path,

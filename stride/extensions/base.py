@@ -51,6 +51,14 @@ class Extension:
         """
         return {}
 
+    def after_optimizer_step(self, skipped: torch.Tensor) -> None:
+        """Called after each mini-batch's optimizer step (e.g. to step the extension's own optimizer).
+
+        Args:
+            skipped: 0-d bool tensor on the device; True when the algorithm skipped this step because a loss or
+                gradient was not finite.
+        """
+
     def after_update(self, storage: RolloutStorage) -> None:
         """Called once per iteration after the optimizer steps (e.g. to update normalizers)."""
 

@@ -90,6 +90,7 @@ class OnPolicyRunner:
             train_cfg,
             self.cfg.obs_groups,
             self.device,
+            env=env,
         )
         # W&B / Neptune / TensorBoard writers are resolved now so a bad logger config fails before any env step
         self._log_backends = resolve_backends(
@@ -253,6 +254,8 @@ class OnPolicyRunner:
         scalars["Train/skipped_updates"] = losses.get("skipped_updates", 0.0)
         scalars["Policy/learning_rate"] = self.alg.learning_rate
         scalars["Policy/mean_std"] = float(self.alg.action_std())
+        for ext in self.alg.extensions:
+            scalars.update({k: float(v) for k, v in ext.stats().items()})
         scalars["Perf/total_fps"] = steps / max(collect_time + learn_time, 1e-9)
         scalars["Perf/collection_time"] = collect_time
         scalars["Perf/learning_time"] = learn_time
