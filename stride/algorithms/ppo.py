@@ -94,8 +94,13 @@ class PPO:
         self.distribution: Distribution = actor.distribution
         self.storage = storage
         self.extensions = list(extensions)
-        features = {"recurrent"} if (actor.is_recurrent or critic.is_recurrent) else set()
-        check_compatibility(self.extensions, features)
+        self.is_recurrent = bool(actor.is_recurrent or critic.is_recurrent)
+        check_compatibility(self.extensions, {"recurrent"} if self.is_recurrent else set())
+        if self.is_recurrent and storage.num_envs % cfg.num_mini_batches != 0:
+            raise ConfigError(
+                f"algorithm.num_mini_batches={cfg.num_mini_batches} must divide num_envs={storage.num_envs} with a "
+                "recurrent actor or critic (mini-batches are groups of whole env trajectories)."
+            )
         if storage.batch_size % cfg.num_mini_batches != 0:
             raise ConfigError(
                 f"algorithm.num_mini_batches={cfg.num_mini_batches} must divide num_envs × num_steps_per_env = "
@@ -177,12 +182,23 @@ class PPO:
             values = self.value_normalizer.denormalize(values)
         return values
 
+    def _peek_values(self, obs: Observations) -> torch.Tensor:
+        """V(obs) without advancing a recurrent critic's state (bootstraps look ahead, they are not steps)."""
+        hidden = self.critic.get_hidden_state()
+        values = self._critic_values(obs)
+        if self.critic.is_recurrent:
+            self.critic.reset(hidden_state=hidden)
+        return values
+
     def act(self, obs: Observations) -> torch.Tensor:
         """Sample actions for the current observations and record the policy's side of the transition.
 
         Returns:
             Actions. Shape: (num_envs, num_actions).
         """
+        if self.is_recurrent:
+            # the states the models act from, stored so the update can replay each trajectory from its start
+            self.storage.add_hidden_states(self.actor.get_hidden_state(), self.critic.get_hidden_state())
         params = self.actor.distribution_params(obs)
         actions = self.distribution.sample(params)
         log_prob = self.distribution.log_prob(params, actions)
@@ -206,7 +222,7 @@ class PPO:
             if bool(time_outs.any()):
                 final_obs = extras.get("final_obs")
                 if final_obs is not None:
-                    boot = self._critic_values(final_obs.to(self.device))
+                    boot = self._peek_values(final_obs.to(self.device))
                     if not bool(torch.isfinite(boot[time_outs.to(torch.bool)]).all()):
                         envs = (time_outs.to(torch.bool) & ~torch.isfinite(boot)).nonzero().squeeze(-1).tolist()
                         raise NonFiniteError(
@@ -223,10 +239,8 @@ class PPO:
     def compute_returns(self, obs: Observations) -> None:
         """GAE over the stored rollout, bootstrapped with V(obs after the last step)."""
         st = self.storage
-        hidden = self.critic.get_hidden_state()
-        last_values = self._critic_values(obs)
-        # the bootstrap forward must not advance a recurrent critic's state
-        self.critic.reset(hidden_state=hidden)
+        # V(s_T) bootstraps the last step; a recurrent critic's state is left as it was
+        last_values = self._peek_values(obs)
         returns, advantages = compute_gae(st.rewards, st.values, st.dones, last_values, self.cfg.gamma, self.cfg.lam)
         st.returns.copy_(returns)
         if not self.cfg.normalize_advantage_per_mini_batch:
@@ -252,7 +266,15 @@ class PPO:
         self._loss_sums.zero_()
         ext_sums: dict[str, torch.Tensor] = {}
         flags: list[torch.Tensor] = []
-        for batch in self.storage.mini_batch_generator(cfg.num_mini_batches, cfg.num_learning_epochs):
+        if self.is_recurrent:
+            batches = self.storage.recurrent_mini_batch_generator(
+                cfg.num_mini_batches,
+                cfg.num_learning_epochs,
+                (bool(self.actor.is_recurrent), bool(self.critic.is_recurrent)),
+            )
+        else:
+            batches = self.storage.mini_batch_generator(cfg.num_mini_batches, cfg.num_learning_epochs)
+        for batch in batches:
             for ext in self.extensions:
                 batch = ext.augment_batch(batch)
             losses, bad, ext_losses = self._update_step(batch)
@@ -303,8 +325,11 @@ class PPO:
             advantages = normalize_advantages(advantages)
         # forward passes under the current parameters (bfloat16 autocast when use_mixed_precision)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.use_mixed_precision):
-            params = self.actor.distribution_params(batch.observations)
-            values = self.critic.value(batch.observations)
+            # recurrent models replay whole trajectories from their stored initial states (truncated BPTT over
+            # the rollout); outputs come back in the (T, M, ...) layout of the batch's other tensors
+            actor_hidden, critic_hidden = batch.hidden_states if batch.hidden_states is not None else (None, None)
+            params = self.actor.distribution_params(batch.observations, batch.masks, actor_hidden)
+            values = self.critic.value(batch.observations, batch.masks, critic_hidden)
         params = tuple(p.float() for p in params)
         values = values.float()
         log_prob = self.distribution.log_prob(params, batch.actions)

@@ -58,6 +58,37 @@ class MLPModelCfg:
 
 
 @dataclass(kw_only=True)
+class RNNModelCfg(MLPModelCfg):
+    """A recurrent model: observation groups → optional normalizer → GRU/LSTM → MLP head → optional distribution."""
+
+    class_name: str = "RNNModel"
+    """Model class: ``"RNNModel"`` or ``"module:Attr"``."""
+
+    rnn_type: Literal["lstm", "gru"] = "lstm"
+    """Recurrent cell."""
+
+    rnn_hidden_dim: int = 256
+    """Hidden state size, >= 1."""
+
+    rnn_num_layers: int = 1
+    """Stacked recurrent layers, >= 1."""
+
+    def validate(self, path: str) -> None:
+        """Check ranges.
+
+        Raises:
+            ConfigError: If a width or the layer count is invalid.
+        """
+        super().validate(path)
+        _require(self.rnn_hidden_dim >= 1, path, "rnn_hidden_dim", f"must be >= 1, got {self.rnn_hidden_dim}.")
+        _require(self.rnn_num_layers >= 1, path, "rnn_num_layers", f"must be >= 1, got {self.rnn_num_layers}.")
+
+
+CNNPaddingName = Literal["none", "zeros", "reflect", "replicate", "circular"]
+CNNNormName = Literal["none", "batch", "layer"]
+
+
+@dataclass(kw_only=True)
 class PPOCfg:
     """Proximal Policy Optimization with rsl_rl's options and defaults."""
 

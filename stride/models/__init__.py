@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from stride.models.mlp_model import MLPModel, Observations
+from stride.models.rnn_model import RNNModel
 
-__all__ = ["MLPModel", "Observations"]
+__all__ = ["MLPModel", "Observations", "RNNModel"]

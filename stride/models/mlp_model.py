@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from stride.modules import MLP, Distribution, EmpiricalNormalization, resolve_distribution
+from stride.modules.rnn import unpad
 from stride.utils.errors import ConfigError
 
 __all__ = ["MLPModel", "Observations"]
@@ -93,8 +94,15 @@ class MLPModel(nn.Module):
         return torch.cat([obs[g] for g in self.obs_groups], dim=-1)
 
     def latent(self, obs: Observations, masks: torch.Tensor | None = None, hidden_state: Any = None) -> torch.Tensor:
-        """Selected and normalized input of the MLP. Shape: (batch, latent_dim)."""
-        return self.obs_normalizer(self.select(obs))
+        """Selected and normalized input of the MLP. Shape: (batch, latent_dim).
+
+        With ``masks`` (a recurrent mini-batch of padded trajectories) the input is first brought back to the
+        rollout layout (T, N, ...), the layout a recurrent model's output has.
+        """
+        x = self.select(obs)
+        if masks is not None:
+            x = unpad(x, masks)
+        return self.obs_normalizer(x)
 
     # ------------------------------------------------------------------------------------------------ outputs
     def raw(self, obs: Observations, masks: torch.Tensor | None = None, hidden_state: Any = None) -> torch.Tensor:

@@ -12,15 +12,18 @@ from stride.modules.distributions import (
 )
 from stride.modules.mlp import MLP
 from stride.modules.normalization import EmpiricalNormalization, ValueNormalizer, combine_moments
+from stride.modules.rnn import RNN, HiddenState
 
 __all__ = [
     "ACTIVATION_NAMES",
     "MLP",
+    "RNN",
     "BetaDistribution",
     "Distribution",
     "EmpiricalNormalization",
     "GaussianDistribution",
     "HeteroscedasticGaussianDistribution",
+    "HiddenState",
     "ValueNormalizer",
     "combine_moments",
     "resolve_activation",

@@ -8,14 +8,25 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDict
 
+from stride.storage.trajectories import TrajectoryLayout, split_trajectories
 from stride.utils.errors import ConfigError
 
-__all__ = ["MiniBatch", "RolloutStorage"]
+__all__ = ["Hidden", "MiniBatch", "RolloutStorage"]
+
+Hidden = torch.Tensor | tuple[torch.Tensor, ...] | None
+"""A model's recurrent state: GRU tensor (L, N, H), LSTM tuple (h, c), None for feed-forward models."""
 
 
 @dataclass(slots=True)
 class MiniBatch:
-    """One mini-batch of flattened transitions. Shapes: (B, ...) with B = T·N / num_mini_batches."""
+    """One mini-batch.
+
+    Feed-forward models: flattened transitions, shapes (B, ...) with B = T·N / num_mini_batches.
+    Recurrent models: whole trajectories of M = N / num_mini_batches envs; ``observations`` are padded
+    trajectories (T, B_traj, ...) with ``masks`` (T, B_traj) and the models' states at each trajectory start in
+    ``hidden_states``; every other tensor is in the rollout layout (T, M, ...), which is also the layout a recurrent
+    model's sequence-mode output comes back in.
+    """
 
     observations: TensorDict
     actions: torch.Tensor
@@ -24,6 +35,10 @@ class MiniBatch:
     returns: torch.Tensor
     advantages: torch.Tensor
     old_dist_params: tuple[torch.Tensor, ...]
+    masks: torch.Tensor | None = None
+    """Recurrent only: valid steps of the padded trajectories, bool. Shape: (T, B_traj)."""
+    hidden_states: tuple[Hidden, Hidden] | None = None
+    """Recurrent only: (actor, critic) states at each trajectory start, (L, B_traj, H) per tensor."""
 
 
 class RolloutStorage:
@@ -64,6 +79,8 @@ class RolloutStorage:
         self.returns = torch.zeros(shape, device=self.device)
         self.advantages = torch.zeros(shape, device=self.device)
         self.dist_params = tuple(torch.zeros(*shape, *s, device=self.device) for s in dist_param_shapes)
+        # recurrent state of (actor, critic) before each step, (T, N, L, H) per tensor; allocated at the first write
+        self.hidden: list[tuple[torch.Tensor, ...] | None] = [None, None]
         self.step = 0
 
     @property
@@ -94,6 +111,28 @@ class RolloutStorage:
         self.values[t].copy_(values)
         for buf, p in zip(self.dist_params, dist_params, strict=True):
             buf[t].copy_(p)
+
+    def add_hidden_states(self, actor_hidden: Hidden, critic_hidden: Hidden) -> None:
+        """Store the models' recurrent states *before* the current step (None: a feed-forward model or no step yet).
+
+        Call before :meth:`add_policy_output` of the same step; a None state of a recurrent model (its first step
+        ever) is stored as zeros.
+        """
+        t = self.step
+        for i, hidden in enumerate((actor_hidden, critic_hidden)):
+            if hidden is None:
+                if self.hidden[i] is not None:
+                    for buf in self.hidden[i]:  # type: ignore[union-attr]
+                        buf[t].zero_()
+                continue
+            tensors = hidden if isinstance(hidden, tuple) else (hidden,)
+            if self.hidden[i] is None:
+                self.hidden[i] = tuple(
+                    torch.zeros(self.num_steps, h.shape[1], h.shape[0], h.shape[2], dtype=h.dtype, device=self.device)
+                    for h in tensors
+                )
+            for buf, h in zip(self.hidden[i], tensors, strict=True):  # type: ignore[arg-type]
+                buf[t].copy_(h.transpose(0, 1))  # (L, N, H) → (N, L, H)
 
     def add_env_output(self, rewards: torch.Tensor, dones: torch.Tensor) -> None:
         """Write the env's answer to the current step and advance."""
@@ -139,3 +178,75 @@ class RolloutStorage:
                     advantages=advantages[idx],
                     old_dist_params=tuple(p[idx] for p in params),
                 )
+
+    def recurrent_mini_batch_generator(
+        self,
+        num_mini_batches: int,
+        num_epochs: int,
+        recurrent: tuple[bool, bool],
+        generator: torch.Generator | None = None,
+    ) -> Iterator[MiniBatch]:
+        """Yield mini-batches of whole trajectories for truncated BPTT over the rollout (see :class:`MiniBatch`).
+
+        Each epoch shuffles the envs and splits them into ``num_mini_batches`` groups; a group's mini-batch holds
+        all trajectories of its envs (cut at dones, padded to T) and their stored initial states.
+
+        Args:
+            num_mini_batches: Groups of envs per epoch; must divide N.
+            num_epochs: Passes over the rollout.
+            recurrent: Whether the (actor, critic) are recurrent (a feed-forward model's state stays None).
+            generator: Random generator of the env shuffling.
+
+        Raises:
+            ConfigError: If ``num_mini_batches`` does not divide N.
+        """
+        n = self.num_envs
+        if n % num_mini_batches != 0:
+            raise ConfigError(
+                f"algorithm.num_mini_batches={num_mini_batches} must divide num_envs={n} for recurrent models "
+                "(mini-batches are groups of whole env trajectories)."
+            )
+        size = n // num_mini_batches
+        layout = split_trajectories(self.dones)
+        obs = {k: layout.pad(v) for k, v in self.obs.items()}
+        starts = [self._start_states(layout, i) if recurrent[i] else None for i in range(2)]
+        counts = torch.tensor(layout.counts, device=self.device)
+        for _ in range(num_epochs):
+            perm = torch.randperm(n, device=self.device, generator=generator)
+            rank = torch.empty_like(perm)
+            rank[perm] = torch.arange(n, device=self.device)
+            # trajectories sorted by their env's place in the permutation; stable, so time order is kept per env
+            order = torch.sort(rank[layout.traj_env], stable=True).indices
+            bounds = [0, *counts[perm].cumsum(0)[size - 1 :: size].tolist()]
+            for i in range(num_mini_batches):
+                sel = order[bounds[i] : bounds[i + 1]]
+                envs = perm[i * size : (i + 1) * size]
+                yield MiniBatch(
+                    observations=TensorDict(
+                        {k: v[:, sel] for k, v in obs.items()},
+                        batch_size=[self.num_steps, len(sel)],
+                        device=self.device,
+                    ),
+                    actions=self.actions[:, envs],
+                    old_log_prob=self.log_probs[:, envs],
+                    old_values=self.values[:, envs],
+                    returns=self.returns[:, envs],
+                    advantages=self.advantages[:, envs],
+                    old_dist_params=tuple(p[:, envs] for p in self.dist_params),
+                    masks=layout.masks[:, sel],
+                    hidden_states=(_select_states(starts[0], sel), _select_states(starts[1], sel)),
+                )
+
+    def _start_states(self, layout: TrajectoryLayout, which: int) -> tuple[torch.Tensor, ...]:
+        buffers = self.hidden[which]
+        if buffers is None:
+            raise ConfigError("recurrent model states were not stored during the rollout (call add_hidden_states).")
+        return tuple(layout.at_starts(buf) for buf in buffers)  # (B, L, H) each
+
+
+def _select_states(states: tuple[torch.Tensor, ...] | None, sel: torch.Tensor) -> Hidden:
+    """Initial states of the selected trajectories in torch's (L, B, H) layout (a tuple for LSTM)."""
+    if states is None:
+        return None
+    picked = tuple(s[sel].transpose(0, 1).contiguous() for s in states)
+    return picked[0] if len(picked) == 1 else picked

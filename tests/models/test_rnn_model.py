@@ -1,0 +1,154 @@
+"""Recurrent models: step mode equals sequence mode, per-env resets, explicit-state export (R14)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tensordict import TensorDict
+
+from stride.models import RNNModel
+from stride.storage.trajectories import split_trajectories
+
+GROUPS = {"actor": ["policy"], "critic": ["policy"]}
+
+
+def _model(rnn_type: str, obs_normalization: bool = False, num_layers: int = 1) -> RNNModel:
+    torch.manual_seed(0)
+    obs = TensorDict({"policy": torch.zeros(4, 5)}, batch_size=[4])
+    model = RNNModel(
+        obs,
+        GROUPS,
+        "actor",
+        3,
+        hidden_dims=[16],
+        obs_normalization=obs_normalization,
+        distribution_cfg={"class_name": "GaussianDistribution"},
+        rnn_type=rnn_type,
+        rnn_hidden_dim=8,
+        rnn_num_layers=num_layers,
+    )
+    if obs_normalization:
+        model.update_normalization({"policy": torch.randn(64, 5) * 3 + 1})
+    return model
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+@pytest.mark.parametrize("obs_normalization", [False, True])
+class TestStepEqualsSequence:
+    """The padded-sequence forward reproduces step-by-step inference with mid-sequence resets (≤ 1e-5)."""
+
+    def test_equal(self, rnn_type: str, obs_normalization: bool) -> None:
+        model = _model(rnn_type, obs_normalization, num_layers=2)
+        num_steps, num_envs = 20, 6
+        gen = torch.Generator().manual_seed(1)
+        obs = torch.randn(num_steps, num_envs, 5, generator=gen)
+        dones = (torch.rand(num_steps, num_envs, generator=gen) < 0.2).float()
+        with torch.no_grad():
+            # carry a non-zero state into the rollout, as a later iteration does
+            model.reset()
+            for _ in range(3):
+                model(TensorDict({"policy": torch.randn(num_envs, 5, generator=gen)}, batch_size=[num_envs]))
+            carried = model.get_hidden_state()
+            outs, states = [], []
+            for t in range(num_steps):
+                states.append(model.get_hidden_state())
+                outs.append(model(TensorDict({"policy": obs[t]}, batch_size=[num_envs])))
+                model.reset(dones[t])
+            step_out = torch.stack(outs)
+            assert carried is not None
+            layout = split_trajectories(dones)
+            padded = TensorDict({"policy": layout.pad(obs)}, batch_size=[num_steps, layout.num_trajectories])
+            per_step = [s if isinstance(s, tuple) else (s,) for s in states]
+            starts = tuple(
+                layout.at_starts(torch.stack([s[i].transpose(0, 1) for s in per_step])).transpose(0, 1).contiguous()
+                for i in range(len(per_step[0]))
+            )
+            hidden = starts if rnn_type == "lstm" else starts[0]
+            seq_out = model(padded, layout.masks, hidden)
+        assert seq_out.shape == step_out.shape == (num_steps, num_envs, 3)
+        assert (seq_out - step_out).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+class TestResets:
+    """A done env resets only its own state, for bool, float and int dones, and with num_envs = 1."""
+
+    @pytest.mark.parametrize("dtype", [torch.bool, torch.float32, torch.int64])
+    def test_only_done_envs(self, rnn_type: str, dtype: torch.dtype) -> None:
+        model = _model(rnn_type)
+        with torch.no_grad():
+            model(TensorDict({"policy": torch.randn(4, 5)}, batch_size=[4]))
+        before = model.get_hidden_state()
+        before_t = before if isinstance(before, tuple) else (before,)
+        saved = tuple(h.clone() for h in before_t)
+        model.reset(torch.tensor([0, 1, 0, 1]).to(dtype))
+        after = model.get_hidden_state()
+        after_t = after if isinstance(after, tuple) else (after,)
+        for h_old, h_new, h_saved in zip(before_t, after_t, saved, strict=True):
+            assert torch.equal(h_new[:, [0, 2]], h_saved[:, [0, 2]])
+            assert not h_new[:, [1, 3]].any()
+            assert torch.equal(h_old, h_saved)  # a state the caller holds is not modified in place
+
+    def test_single_env(self, rnn_type: str) -> None:
+        model = _model(rnn_type)
+        obs = TensorDict({"policy": torch.randn(1, 5)}, batch_size=[1])
+        with torch.no_grad():
+            first = model(obs)
+            second = model(obs)
+            model.reset(torch.tensor([True]))
+            again = model(obs)
+        assert not torch.equal(first, second)  # the state carried information
+        assert torch.equal(first, again)  # and the reset cleared it
+
+    def test_detach_cuts_graph(self, rnn_type: str) -> None:
+        model = _model(rnn_type)
+        model(TensorDict({"policy": torch.randn(4, 5)}, batch_size=[4]))
+        state = model.get_hidden_state()
+        assert (state[0] if isinstance(state, tuple) else state).requires_grad
+        model.detach_hidden_state()
+        state = model.get_hidden_state()
+        assert not (state[0] if isinstance(state, tuple) else state).requires_grad
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+class TestExport:
+    """The explicit-state export equals eager step mode over 100 steps with resets, also under TorchScript."""
+
+    def test_scripted_equals_eager(self, rnn_type: str) -> None:
+        model = _model(rnn_type, obs_normalization=True).eval()
+        scripted = torch.jit.script(model.as_export_module())
+        gen = torch.Generator().manual_seed(3)
+        num_envs = 3
+        h = torch.zeros(1, num_envs, 8)
+        c = torch.zeros(1, num_envs, 8)
+        model.reset()
+        worst = 0.0
+        with torch.no_grad():
+            for _ in range(100):
+                x = torch.randn(num_envs, 5, generator=gen)
+                eager = model(TensorDict({"policy": x}, batch_size=[num_envs]))
+                exported, h, c = scripted(x, h, c)
+                worst = max(worst, (eager - exported).abs().max().item())
+                dones = torch.rand(num_envs, generator=gen) < 0.1
+                model.reset(dones)
+                keep = (~dones).float().view(1, -1, 1)
+                h, c = h * keep, c * keep
+        assert worst <= 1e-5
+
+
+class TestRslRlLayout:
+    """State-dict keys equal rsl_rl 5.5.1's RNNModel, and loading its weights gives its outputs."""
+
+    @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+    def test_layout_and_outputs(self, rnn_type: str) -> None:
+        rsl = pytest.importorskip("rsl_rl.models")
+        obs = TensorDict({"policy": torch.randn(6, 5)}, batch_size=[6])
+        dist = {"class_name": "GaussianDistribution", "init_std": 0.5}
+        theirs = rsl.RNNModel(obs, GROUPS, "actor", 3, [16], "elu", True, dict(dist), rnn_type, 8, 2)
+        ours = RNNModel(obs, GROUPS, "actor", 3, [16], "elu", True, dict(dist), rnn_type, 8, 2)
+        assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+        ours.load_state_dict(theirs.state_dict())
+        with torch.no_grad():
+            for _ in range(5):
+                x = TensorDict({"policy": torch.randn(6, 5)}, batch_size=[6])
+                assert torch.allclose(ours(x), theirs(x), atol=1e-6)
