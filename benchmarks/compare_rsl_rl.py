@@ -69,18 +69,35 @@ _INSTALL_HINT = "pip install 'stride-rl[bench]'"
 
 
 # --------------------------------------------------------------------------------------------------- config
-def make_train_cfg(steps: int, hidden: Sequence[int], seed: int, entropy_coef: float = 0.005) -> dict[str, Any]:
+def make_train_cfg(
+    steps: int,
+    hidden: Sequence[int],
+    seed: int,
+    entropy_coef: float = 0.005,
+    model: Literal["mlp", "gru", "lstm"] = "mlp",
+    rnn_hidden_dim: int = 256,
+) -> dict[str, Any]:
     """The rsl_rl v5 train_cfg both runners are built from (every PPO value spelled out, so defaults cannot differ).
 
     Args:
         steps: Rollout length per env and iteration (``num_steps_per_env``).
-        hidden: Hidden layer sizes of actor and critic.
+        hidden: Hidden layer sizes of actor and critic (the MLP head of a recurrent model).
         seed: Run seed (stride seeds python/numpy/torch from it; the harness seeds before each build anyway).
         entropy_coef: Entropy bonus coefficient.
+        model: ``"mlp"`` (MLPModel) or a recurrent cell (RNNModel for actor and critic).
+        rnn_hidden_dim: Hidden state size of a recurrent model.
 
     Returns:
         A fresh dict (callers may hand it to rsl_rl, which writes into it).
     """
+    model_keys: dict[str, Any] = {"class_name": "MLPModel"}
+    if model != "mlp":
+        model_keys = {
+            "class_name": "RNNModel",
+            "rnn_type": model,
+            "rnn_hidden_dim": rnn_hidden_dim,
+            "rnn_num_layers": 1,
+        }
     return {
         "seed": seed,
         "num_steps_per_env": steps,
@@ -104,14 +121,14 @@ def make_train_cfg(steps: int, hidden: Sequence[int], seed: int, entropy_coef: f
             "normalize_advantage_per_mini_batch": False,
         },
         "actor": {
-            "class_name": "MLPModel",
+            **model_keys,
             "hidden_dims": list(hidden),
             "activation": "elu",
             "obs_normalization": False,
             "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": 1.0},
         },
         "critic": {
-            "class_name": "MLPModel",
+            **model_keys,
             "hidden_dims": list(hidden),
             "activation": "elu",
             "obs_normalization": False,
@@ -269,7 +286,7 @@ def measure_speed(args: argparse.Namespace) -> dict[str, Any]:
         stride / rsl_rl of medians and of minima, and the block schedule that was run.
     """
     seed = args.seeds[0]
-    train_cfg = make_train_cfg(args.steps, args.hidden, seed)
+    train_cfg = make_train_cfg(args.steps, args.hidden, seed, model=args.model, rnn_hidden_dim=args.rnn_hidden)
     contenders = {lib: _build(lib, args.task, args.num_envs, seed, args.device, train_cfg) for lib in LIBRARIES}
     for c in contenders.values():
         for _ in range(args.warmup):
@@ -306,7 +323,13 @@ def measure_speed(args: argparse.Namespace) -> dict[str, Any]:
 def _solve_run(library: Library, seed: int, threshold: float, args: argparse.Namespace) -> dict[str, Any]:
     """Train one library from scratch on one seed until the threshold or the iteration cap."""
     c = _build(
-        library, args.task, args.num_envs, seed, args.device, make_train_cfg(args.steps, args.hidden, seed), True
+        library,
+        args.task,
+        args.num_envs,
+        seed,
+        args.device,
+        make_train_cfg(args.steps, args.hidden, seed, model=args.model, rnn_hidden_dim=args.rnn_hidden),
+        True,
     )
     recorder = c.env
     if not isinstance(recorder, EpisodeReturnRecorder):
@@ -338,7 +361,7 @@ def _solve_run(library: Library, seed: int, threshold: float, args: argparse.Nam
 
 def _warm_process(args: argparse.Namespace) -> None:
     """One throw-away iteration per library, so neither pays the process's one-time start-up costs in a solve run."""
-    cfg = make_train_cfg(args.steps, args.hidden, 0)
+    cfg = make_train_cfg(args.steps, args.hidden, 0, model=args.model, rnn_hidden_dim=args.rnn_hidden)
     for lib in LIBRARIES:
         _iteration(_build(lib, args.task, args.num_envs, 0, args.device, cfg))
 
@@ -377,6 +400,14 @@ def _ms(seconds: float) -> str:
     return f"{1e3 * seconds:.1f}"
 
 
+def _model_label(cfg: dict[str, Any]) -> str:
+    """``MLP [256, 256]`` or ``GRU 128 + MLP [128]`` for the report's title."""
+    model = cfg.get("model", "mlp")
+    if model == "mlp":
+        return f"MLP {cfg['hidden']}"
+    return f"{model.upper()} {cfg.get('rnn_hidden')} + MLP {cfg['hidden']}"
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     """The human-readable report: setup, hardware, speed table and time-to-solve table.
 
@@ -389,7 +420,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     cfg, hw, ver = result["config"], result["hardware"], result["versions"]
     lines = [
         f"## stride vs rsl_rl: {cfg['task']}, {cfg['num_envs']} envs x {cfg['steps']} steps, "
-        f"MLP {cfg['hidden']}, {cfg['device']}",
+        f"{_model_label(cfg)}, {cfg['device']}",
         "",
         f"Hardware: {hw['cpu_model']} ({hw['cpu_count']} logical CPUs), torch threads {hw['torch_num_threads']}"
         + (f", GPU {hw['gpu_name']}" if "gpu_name" in hw else "")
@@ -472,6 +503,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-envs", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=24, help="num_steps_per_env")
     parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="actor and critic hidden sizes")
+    parser.add_argument("--model", choices=["mlp", "gru", "lstm"], default="mlp", help="actor and critic model")
+    parser.add_argument("--rnn-hidden", type=int, default=256, help="recurrent models: hidden state size")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as is)")
     parser.add_argument("--rounds", type=int, default=5, help="speed: rounds of one block per library")
@@ -516,13 +549,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "num_envs": args.num_envs,
             "steps": args.steps,
             "hidden": list(args.hidden),
+            "model": args.model,
+            "rnn_hidden": args.rnn_hidden,
             "device": args.device,
             "rounds": args.rounds,
             "block": args.block,
             "warmup": args.warmup,
             "seeds": list(args.seeds),
             "max_iterations": args.max_iterations,
-            "train_cfg": make_train_cfg(args.steps, args.hidden, args.seeds[0]),
+            "train_cfg": make_train_cfg(
+                args.steps, args.hidden, args.seeds[0], model=args.model, rnn_hidden_dim=args.rnn_hidden
+            ),
         },
         "hardware": hardware_info(args.device),
         "versions": {

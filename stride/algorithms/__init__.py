@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stride.algorithms.distillation import Distillation
 from stride.algorithms.ppo import PPO
 
-__all__ = ["PPO"]
+__all__ = ["PPO", "Distillation"]

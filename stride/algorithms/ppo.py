@@ -7,6 +7,7 @@ Reference:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,10 +21,11 @@ from stride.config.strict import build
 from stride.extensions.base import Extension, check_compatibility
 from stride.extensions.factory import ExtensionContext, build_extensions
 from stride.models.mlp_model import MLPModel, Observations
-from stride.models.registry import build_model
+from stride.models.registry import MODEL_CLASSES, build_model
 from stride.modules import Distribution, ValueNormalizer
 from stride.storage import MiniBatch, RolloutStorage
 from stride.utils.errors import ConfigError, NonFiniteError
+from stride.utils.imports import resolve_callable
 from stride.utils.obs_groups import resolve_obs_groups
 from stride.utils.state_match import (
     extension_state_mismatches,
@@ -33,7 +35,7 @@ from stride.utils.state_match import (
     state_dict_mismatches,
 )
 
-__all__ = ["PPO", "make_optimizer"]
+__all__ = ["PPO", "load_optimizer_state", "make_optimizer"]
 
 _LOSS_KEYS = ("value", "surrogate", "entropy", "kl")
 _CHECKED_TERMS = ("surrogate loss", "value loss", "entropy", "actor gradient norm", "critic gradient norm")
@@ -57,6 +59,49 @@ def make_optimizer(name: str, params: Sequence[nn.Parameter], learning_rate: tor
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=learning_rate, foreach=False)
     raise ConfigError(f"algorithm.optimizer must be one of adam, adamw, sgd, rmsprop; got {name!r}.")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any], learning_rate: torch.Tensor) -> None:
+    """Load a saved optimizer state, keeping this optimizer's implementation and its shared tensor learning rate.
+
+    Args:
+        optimizer: An optimizer from :func:`make_optimizer`.
+        state: Its saved ``state_dict()`` (already checked against the parameters).
+        learning_rate: The 0-d tensor every parameter group uses as ``lr``; the saved rate is copied into it.
+    """
+    # torch takes fused/foreach/... from the saved groups; keep this optimizer's own (fast) implementation
+    flags = [
+        {k: g[k] for k in ("fused", "foreach", "capturable", "differentiable") if k in g}
+        for g in optimizer.param_groups
+    ]
+    optimizer.load_state_dict(state)
+    for group, own in zip(optimizer.param_groups, flags, strict=True):
+        group.update(own)
+    # keep the tensor learning rate shared between the schedule and the optimizer
+    learning_rate.copy_(torch.as_tensor(optimizer.param_groups[0]["lr"], dtype=torch.float32))
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+
+
+def _shared_encoders(actor: nn.Module, critic_section: Mapping[str, Any]) -> dict[str, Any]:
+    """The critic's constructor argument for ``share_cnn_encoders``: the actor's encoders (rsl_rl's ``cnns``).
+
+    Raises:
+        ConfigError: If the actor has no CNN encoders or the critic's class cannot receive them.
+    """
+    cnns = getattr(actor, "cnns", None)
+    if not isinstance(cnns, nn.ModuleDict):
+        raise ConfigError(
+            f"'algorithm.share_cnn_encoders' is true but the actor ({type(actor).__name__}) has no CNN encoders; use "
+            "class_name 'CNNModel' for actor and critic, or set share_cnn_encoders to false."
+        )
+    critic_class = resolve_callable(critic_section.get("class_name", "MLPModel"), MODEL_CLASSES, "critic.class_name")
+    if "cnns" not in inspect.signature(critic_class).parameters:
+        raise ConfigError(
+            f"'algorithm.share_cnn_encoders' is true but the critic class {critic_class.__name__} takes no encoders "
+            "(no 'cnns' argument); use class_name 'CNNModel' for the critic, or set share_cnn_encoders to false."
+        )
+    return {"cnns": cnns}
 
 
 class PPO:
@@ -136,7 +181,9 @@ class PPO:
         cfg = build(PPOCfg, train_cfg.get("algorithm", {}), "algorithm")
         groups = resolve_obs_groups(obs, obs_groups, ["actor", "critic"])
         actor = build_model(train_cfg.get("actor", {}), obs, groups, "actor", num_actions, "actor")
-        critic = build_model(train_cfg.get("critic", {}), obs, groups, "critic", 1, "critic")
+        # share_cnn_encoders: the critic is built around the actor's encoder modules (the same objects)
+        shared = _shared_encoders(actor, train_cfg.get("critic", {})) if cfg.share_cnn_encoders else {}
+        critic = build_model(train_cfg.get("critic", {}), obs, groups, "critic", 1, "critic", **shared)
         if not isinstance(actor, MLPModel) or not isinstance(critic, MLPModel):
             raise ConfigError("actor and critic must derive from stride.models.MLPModel.")
         if actor.distribution is None:
@@ -160,14 +207,24 @@ class PPO:
             num_steps_per_env=num_steps_per_env,
             device=torch.device(device),
             gamma=cfg.gamma,
+            storage=storage,
         )
         built = build_extensions(train_cfg.get("algorithm", {}), context, "algorithm")
         return cls(actor, critic, storage, cfg, device, [*built, *extensions])
 
     def _trainable_parameters(self) -> list[nn.Parameter]:
-        params = [p for p in self.actor.parameters() if p.requires_grad]
-        params += [p for p in self.critic.parameters() if p.requires_grad]
-        return params
+        return [p for _, p in self._named_trainable_parameters()]
+
+    def _named_trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """Actor then critic parameters, each once: encoders shared by both models belong to the actor."""
+        seen: set[int] = set()
+        named: list[tuple[str, nn.Parameter]] = []
+        for prefix, model in (("actor", self.actor), ("critic", self.critic)):
+            for key, param in model.named_parameters():
+                if param.requires_grad and id(param) not in seen:
+                    seen.add(id(param))
+                    named.append((f"{prefix}.{key}", param))
+        return named
 
     # ------------------------------------------------------------------------------------------------ rollout
     @property
@@ -333,7 +390,12 @@ class PPO:
         params = tuple(p.float() for p in params)
         values = values.float()
         log_prob = self.distribution.log_prob(params, batch.actions)
-        entropy = self.distribution.entropy(params).mean()
+        # augmentation extensions append transformed samples along the last batch dimension and leave
+        # old_dist_params at the originals: entropy, KL and the learning rate see the original samples (as rsl_rl)
+        axis = batch.old_log_prob.dim() - 1
+        num_original = batch.old_dist_params[0].shape[axis]
+        original = tuple(p.narrow(axis, 0, num_original) for p in params)
+        entropy = self.distribution.entropy(original).mean()
         returns, old_values = batch.returns, batch.old_values
         if self.value_normalizer is not None:
             # the critic regresses normalized returns; old values are mapped with the same statistics
@@ -341,7 +403,7 @@ class PPO:
             old_values = self.value_normalizer.normalize(old_values)
         # KL(π_old || π_θ) drives the adaptive learning rate before this step, as in rsl_rl
         with torch.no_grad():
-            kl = self.distribution.kl(batch.old_dist_params, params).mean()
+            kl = self.distribution.kl(batch.old_dist_params, original).mean()
             if cfg.schedule == "adaptive" and cfg.desired_kl is not None:
                 self._lr.copy_(adaptive_learning_rate(self._lr, kl, cfg.desired_kl))
         surrogate = clipped_surrogate_loss(log_prob, batch.old_log_prob, advantages, cfg.clip_param)
@@ -349,7 +411,7 @@ class PPO:
         # L = L_clip + c_v·L_V − c_e·H
         loss = surrogate + cfg.value_loss_coef * value_loss - cfg.entropy_coef * entropy
         ext_losses: dict[str, torch.Tensor] = {}
-        outputs = {"dist_params": params, "values": values}
+        outputs = {"dist_params": params, "values": values, "original_batch_size": num_original}
         for ext in self.extensions:
             for key, term in ext.extra_loss(batch, outputs).items():
                 ext_losses[key] = term
@@ -413,6 +475,12 @@ class PPO:
         if self.value_normalizer is not None:
             state["value_normalizer_state_dict"] = self.value_normalizer.state_dict()
         state["extensions"] = {ext.name: ext.state_dict() for ext in self.extensions}
+        if self.is_recurrent:
+            # the states the next rollout continues from: needed for a bit-exact resume
+            state["recurrent_state"] = {
+                "actor": _clone_hidden(self.actor.get_hidden_state()),
+                "critic": _clone_hidden(self.critic.get_hidden_state()),
+            }
         return state
 
     def load_state_dict(
@@ -425,14 +493,15 @@ class PPO:
         Args:
             state: A dict from :meth:`state_dict` (or a converted rsl_rl checkpoint).
             load_cfg: Part name → whether to restore it; parts not named are restored. ``critic`` includes the
-                value normalizer.
+                value normalizer; ``recurrent_state`` (the models' carried states) is restored only when the
+                checkpoint was made with the same number of envs.
             strict: Require the checkpoint's keys to equal the models' (and its extension states to equal the
                 algorithm's extensions). Shape mismatches are errors either way.
 
         Raises:
             CheckpointError: Listing every missing key, unexpected key and shape mismatch of the selected parts.
         """
-        parts = {"actor": True, "critic": True, "optimizer": True, "extensions": True}
+        parts = {"actor": True, "critic": True, "optimizer": True, "extensions": True, "recurrent_state": True}
         if load_cfg is not None:
             parts.update({k: bool(v) for k, v in load_cfg.items()})
         # check everything before touching anything
@@ -451,11 +520,15 @@ class PPO:
                 "algorithm.value_normalization",
             )
         if parts["optimizer"] and "optimizer_state_dict" in state:
-            names = [f"actor.{k}" for k, p in self.actor.named_parameters() if p.requires_grad]
-            names += [f"critic.{k}" for k, p in self.critic.named_parameters() if p.requires_grad]
+            names = [name for name, _ in self._named_trainable_parameters()]
             problems += optimizer_state_mismatches(self.optimizer, state["optimizer_state_dict"], "optimizer", names)
         if parts["extensions"] and strict:
             problems += extension_state_mismatches(state, {ext.name: ext.state_dict() for ext in self.extensions})
+        if parts["extensions"]:
+            saved = state.get("extensions", {})
+            for ext in self.extensions:
+                if isinstance(saved, Mapping) and ext.name in saved:
+                    problems += ext.state_mismatches(saved[ext.name], strict)
         if problems:
             raise mismatch_error(problems, strict)
         if parts["actor"]:
@@ -465,21 +538,31 @@ class PPO:
             if self.value_normalizer is not None and "value_normalizer_state_dict" in state:
                 self.value_normalizer.load_state_dict(state["value_normalizer_state_dict"])
         if parts["optimizer"] and "optimizer_state_dict" in state:
-            # torch takes fused/foreach/... from the saved groups; keep this optimizer's own (fast) implementation
-            flags = [
-                {k: g[k] for k in ("fused", "foreach", "capturable", "differentiable") if k in g}
-                for g in self.optimizer.param_groups
-            ]
-            self.optimizer.load_state_dict(state["optimizer_state_dict"])
-            for group, own in zip(self.optimizer.param_groups, flags, strict=True):
-                group.update(own)
-            # keep the tensor learning rate shared between the schedule and the optimizer
-            lr = self.optimizer.param_groups[0]["lr"]
-            self._lr.copy_(torch.as_tensor(lr, dtype=torch.float32))
-            for group in self.optimizer.param_groups:
-                group["lr"] = self._lr
+            load_optimizer_state(self.optimizer, state["optimizer_state_dict"], self._lr)
+        recurrent_state = state.get("recurrent_state")
+        if parts.get("recurrent_state", True) and isinstance(recurrent_state, Mapping):
+            # restored only for the same number of envs (a policy played on another batch starts from zeros)
+            for name, model in (("actor", self.actor), ("critic", self.critic)):
+                hidden = recurrent_state.get(name)
+                if model.is_recurrent and _hidden_batch(hidden) == self.storage.num_envs:
+                    model.reset(hidden_state=_clone_hidden(hidden, self.device))
         if parts["extensions"]:
             saved = state.get("extensions", {})
             for ext in self.extensions:
                 if ext.name in saved:
                     ext.load_state_dict(saved[ext.name])
+
+
+def _hidden_batch(hidden: Any) -> int | None:
+    """Number of envs a stored recurrent state holds (None when there is none)."""
+    first = hidden[0] if isinstance(hidden, (tuple, list)) else hidden
+    return int(first.shape[1]) if isinstance(first, torch.Tensor) and first.dim() == 3 else None
+
+
+def _clone_hidden(hidden: Any, device: torch.device | None = None) -> Any:
+    """A detached copy of a recurrent state (tuple for LSTM), optionally moved."""
+    if hidden is None:
+        return None
+    if isinstance(hidden, (tuple, list)):
+        return tuple(h.detach().clone().to(device or h.device) for h in hidden)
+    return hidden.detach().clone().to(device or hidden.device)

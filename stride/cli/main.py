@@ -1,4 +1,4 @@
-"""The ``stride`` command line: train, play, plot, tasks, check-env."""
+"""The ``stride`` command line: train, distill, play, plot, tasks, check-env."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from stride.cli.distill import add_distill_parser, run_distill
 from stride.utils.errors import StrideError
 
 __all__ = ["main"]
@@ -28,7 +29,11 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="stride", description="Fast, strict RL for robot learning.")
     sub = parser.add_subparsers(dest="command", parser_class=_ArgumentParser)
     train = sub.add_parser("train", help="train a policy (default: the cartpole preset)")
-    train.add_argument("--task", default=None, help="built-in task name (default: cartpole, or the config's task)")
+    train.add_argument(
+        "--task",
+        default=None,
+        help="built-in task name or gym:<Gymnasium id> (default: cartpole, or the config's task)",
+    )
     train.add_argument("--config", default=None, help="experiment YAML (default: the task's preset)")
     train.add_argument(
         "--set",
@@ -55,6 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", default="learning_curves.png", help="output PNG path")
     plot.add_argument("--key", default="Train/mean_reward", help="metric to plot")
     plot.add_argument("--labels", nargs="*", default=None, help="one label per run (runs sharing one are averaged)")
+    add_distill_parser(sub)
     sub.add_parser("tasks", help="list the built-in tasks")
     check = sub.add_parser("check-env", help="validate an env against the VecEnv contract")
     check.add_argument("target", help="built-in task name, or module:factory returning a VecEnv")
@@ -71,7 +77,8 @@ def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
         data = load_yaml(args.config)
     else:
         task = args.task or "cartpole"
-        path = preset_path(task)
+        # every Gymnasium MuJoCo id shares one preset, not tuned per task
+        path = preset_path("mujoco") if task.startswith("gym:") else preset_path(task)
         data: dict[str, Any] = load_yaml(path) if path is not None else {"task": task}
     if args.task is not None:
         data["task"] = args.task
@@ -173,15 +180,21 @@ def _train(args: argparse.Namespace) -> int:
 
 def _play(args: argparse.Namespace) -> int:
     from stride.config.io import load_experiment
-    from stride.runners import OnPolicyRunner
+    from stride.config.schema import RUNNER_CLASS_NAMES
+    from stride.runners import DistillationRunner, OnPolicyRunner
     from stride.runners.evaluate import evaluate_policy
 
     exp = load_experiment(os.path.join(args.run_dir, "experiment.yaml"))
     checkpoint = args.checkpoint or _latest_checkpoint(args.run_dir)
     env = _build_env(exp, args.device, num_envs=args.num_envs, seed=args.seed)
-    runner = OnPolicyRunner(env, exp.runner, log_dir=None, device=args.device)
+    # a distillation run plays its student
+    distilled = RUNNER_CLASS_NAMES.get(str(exp.runner.get("class_name"))) == "DistillationRunner"
+    runner_cls = DistillationRunner if distilled else OnPolicyRunner
+    runner = runner_cls(env, exp.runner, log_dir=None, device=args.device)
     runner.load(checkpoint, load_cfg={"optimizer": False, "iteration": False, "rng": False, "env": False})
-    result = evaluate_policy(env, runner.get_inference_policy(), num_episodes=args.episodes)
+    policy = runner.get_inference_policy()
+    reset = getattr(policy, "reset", None) if getattr(policy, "is_recurrent", False) else None
+    result = evaluate_policy(env, policy, num_episodes=args.episodes, reset_policy=reset)
     sys.stdout.write(
         f"{exp.task}: return {result.mean_return:.2f} ± {result.std_return:.2f}, "
         f"length {result.mean_length:.1f} ± {result.std_length:.1f} over {result.num_episodes} episodes "
@@ -237,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if command == "tasks":
             return _tasks(args)
+        if command == "distill":
+            return run_distill(args)
         if command == "play":
             return _play(args)
         if command == "check-env":

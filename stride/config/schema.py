@@ -8,13 +8,26 @@ docs/configuration.md mirror these docstrings.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stride.config.strict import suggest
+from stride.config.strict import build, suggest
 from stride.utils.errors import ConfigError
 
-__all__ = ["MLPModelCfg", "PPOCfg", "RunnerCfg"]
+__all__ = [
+    "RUNNER_CLASS_NAMES",
+    "CNNCfg",
+    "CNNModelCfg",
+    "DistillationCfg",
+    "MLPModelCfg",
+    "PPOCfg",
+    "RNDCfg",
+    "RNDWeightScheduleCfg",
+    "RunnerCfg",
+    "SymmetryCfg",
+    "parse_cnn_cfg",
+]
 
 OptimizerName = Literal["adam", "adamw", "sgd", "rmsprop"]
 
@@ -89,6 +102,134 @@ CNNNormName = Literal["none", "batch", "layer"]
 
 
 @dataclass(kw_only=True)
+class CNNCfg:
+    """One CNN image encoder (rsl_rl's ``cnn_cfg`` keys). A list value gives one entry per convolution layer."""
+
+    output_channels: list[int] = field(default_factory=list)
+    """Channels of each convolution layer, each >= 1; its length is the number of layers (required, non-empty)."""
+
+    kernel_size: int | list[int] = 3
+    """Kernel size, >= 1: one for all layers or one per layer."""
+
+    stride: int | list[int] = 1
+    """Convolution stride, >= 1: one for all layers or one per layer."""
+
+    dilation: int | list[int] = 1
+    """Convolution dilation, >= 1: one for all layers or one per layer."""
+
+    padding: CNNPaddingName = "none"
+    """'none': no padding; 'zeros', 'reflect', 'replicate', 'circular': that padding mode, sized as rsl_rl does
+    (keeps the size for stride 1 and odd kernels)."""
+
+    norm: CNNNormName | list[CNNNormName] = "none"
+    """Normalization after each convolution: 'none', 'batch' (BatchNorm2d) or 'layer' (LayerNorm over C, H, W);
+    one for all layers or one per layer."""
+
+    activation: str = "elu"
+    """Activation after each convolution (the names of ``MLPModelCfg.activation``)."""
+
+    max_pool: bool | list[bool] = False
+    """3×3, stride-2 max pooling after a layer (halves H and W, rounding up): one for all layers or one per layer."""
+
+    global_pool: Literal["none", "max", "avg"] = "none"
+    """Pool each channel to 1×1 after the last layer."""
+
+    flatten: bool = True
+    """Flatten the output to a feature vector; must be true inside a CNNModel."""
+
+    def validate(self, path: str) -> None:
+        """Check ranges and per-layer list lengths.
+
+        Raises:
+            ConfigError: If a value is out of range or a list's length differs from ``output_channels``'.
+        """
+        _require(
+            len(self.output_channels) > 0,
+            path,
+            "output_channels",
+            "must list the channels of at least one convolution layer, e.g. [32, 64].",
+        )
+        for channels in self.output_channels:
+            _require(channels >= 1, path, "output_channels", f"entries must be >= 1, got {self.output_channels}.")
+        num_layers = len(self.output_channels)
+        per_layer: dict[str, Any] = {
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "dilation": self.dilation,
+            "norm": self.norm,
+            "max_pool": self.max_pool,
+        }
+        for key, value in per_layer.items():
+            if isinstance(value, list):
+                _require(
+                    len(value) == num_layers,
+                    path,
+                    key,
+                    f"has {len(value)} entries but output_channels has {num_layers} layers; give one value for all "
+                    "layers or one per layer.",
+                )
+            if key in ("kernel_size", "stride", "dilation"):
+                values = value if isinstance(value, list) else [value]
+                _require(all(v >= 1 for v in values), path, key, f"must be >= 1, got {value}.")
+
+
+def parse_cnn_cfg(cnn_cfg: Mapping[str, Any] | None, path: str) -> CNNCfg | dict[str, CNNCfg] | None:
+    """Build the encoder config(s) of a CNN model strictly.
+
+    Args:
+        cnn_cfg: One encoder config (``CNNCfg`` keys) for every image group, or image group → its encoder config
+            (recognized by every value being a mapping, as in rsl_rl), or None.
+        path: Dotted path of ``cnn_cfg`` in the whole config, for errors (``"actor.cnn_cfg"``).
+
+    Returns:
+        A ``CNNCfg``, a dict group → ``CNNCfg``, or None.
+
+    Raises:
+        ConfigError: On an unknown key (with the dotted path and a suggestion), a wrong type or a value out of range.
+    """
+    if cnn_cfg is None:
+        return None
+    if not isinstance(cnn_cfg, Mapping):
+        raise ConfigError(
+            f"'{path}' must be a mapping of CNNCfg keys or of image group → CNNCfg, got {cnn_cfg!r} "
+            f"({type(cnn_cfg).__name__})."
+        )
+    if cnn_cfg and all(isinstance(v, Mapping) for v in cnn_cfg.values()):
+        return {str(group): build(CNNCfg, sub, f"{path}.{group}") for group, sub in cnn_cfg.items()}
+    return build(CNNCfg, cnn_cfg, path)
+
+
+@dataclass(kw_only=True)
+class CNNModelCfg(MLPModelCfg):
+    """A CNN model: image groups → one CNN encoder each; features + (normalized) 1-D groups → MLP → distribution."""
+
+    class_name: str = "CNNModel"
+    """Model class: ``"CNNModel"`` or ``"module:Attr"``."""
+
+    cnn_cfg: dict[str, Any] | None = None
+    """Encoder config (``CNNCfg`` keys) shared by every image group, or image group → its own ``CNNCfg``. None only
+    for a critic that receives the actor's encoders (``algorithm.share_cnn_encoders``)."""
+
+    def validate(self, path: str) -> None:
+        """Check ranges and the encoder config(s).
+
+        Raises:
+            ConfigError: If a hidden width or an encoder value is invalid, or an encoder does not flatten.
+        """
+        super().validate(path)
+        parsed = parse_cnn_cfg(self.cnn_cfg, f"{path}.cnn_cfg" if path else "cnn_cfg")
+        encoders = parsed.items() if isinstance(parsed, dict) else [("", parsed)] if parsed is not None else []
+        for group, encoder in encoders:
+            where = ".".join(p for p in (path, "cnn_cfg", group) if p)
+            _require(
+                encoder.flatten,
+                where,
+                "flatten",
+                "must be true in a CNNModel: the MLP head takes the encoder output as a feature vector.",
+            )
+
+
+@dataclass(kw_only=True)
 class PPOCfg:
     """Proximal Policy Optimization with rsl_rl's options and defaults."""
 
@@ -139,7 +280,8 @@ class PPOCfg:
     """Normalize advantages per mini-batch instead of once over the whole rollout."""
 
     share_cnn_encoders: bool = False
-    """Share CNN encoders between actor and critic (CNN models only)."""
+    """Build the critic with the actor's CNN encoders (the same modules, trained by both losses); both models must
+    be CNN models reading the same image groups. The critic's ``cnn_cfg`` is then ignored."""
 
     use_mixed_precision: bool = False
     """Run the update's forward passes under bfloat16 autocast."""
@@ -153,7 +295,7 @@ class PPOCfg:
     untouched, count it (``Train/skipped_updates``) and go on."""
 
     rnd_cfg: dict[str, Any] | None = None
-    """Random Network Distillation settings (curiosity); None disables it."""
+    """Random Network Distillation settings (curiosity, see ``RNDCfg``); None disables it."""
 
     symmetry_cfg: dict[str, Any] | None = None
     """Symmetry augmentation / mirror loss settings; None disables it."""
@@ -169,12 +311,6 @@ class PPOCfg:
             path,
             "class_name",
             f"must be 'PPO' for the OnPolicyRunner, got {self.class_name!r}{suggest(self.class_name, ['PPO'])}.",
-        )
-        _require(
-            not self.share_cnn_encoders,
-            path,
-            "share_cnn_encoders",
-            "needs CNN models, which this stride version does not provide yet; set it to false.",
         )
         _require(
             self.learning_rate > 0 and math.isfinite(self.learning_rate),
@@ -204,11 +340,272 @@ class PPOCfg:
 
 
 @dataclass(kw_only=True)
+class RNDWeightScheduleCfg:
+    """How the intrinsic-reward weight changes with the number of env steps (rsl_rl's ``weight_schedule`` dict).
+
+    Steps count rollout steps (one per ``env.step`` call, whatever ``num_envs``); the first step of training is
+    step 1, so iteration ``i`` covers steps ``i·T + 1`` to ``(i + 1)·T``.
+    """
+
+    mode: Literal["constant", "step", "linear"] = "constant"
+    """'constant': always ``weight``. 'step': ``weight`` before ``final_step``, ``final_value`` from ``final_step``
+    on. 'linear': ``weight`` up to ``initial_step``, then linear to ``final_value`` at ``final_step``, then
+    ``final_value``."""
+
+    initial_step: int | None = None
+    """'linear' only: step where the interpolation starts, >= 0."""
+
+    final_step: int | None = None
+    """'step' and 'linear': step where the weight becomes ``final_value``, >= 0 ('linear': > ``initial_step``)."""
+
+    final_value: float | None = None
+    """'step' and 'linear': the weight from ``final_step`` on, finite and >= 0."""
+
+    def validate(self, path: str) -> None:
+        """Check that the mode's keys, and only those, are given and in range.
+
+        Raises:
+            ConfigError: If a key the mode needs is missing, a key it ignores is set, or a value is out of range.
+        """
+        needed = {
+            "constant": (),
+            "step": ("final_step", "final_value"),
+            "linear": ("initial_step", "final_step", "final_value"),
+        }
+        for key in ("initial_step", "final_step", "final_value"):
+            given = getattr(self, key) is not None
+            _require(
+                given == (key in needed[self.mode]),
+                path,
+                key,
+                f"is {'required' if key in needed[self.mode] else 'not used'} with mode={self.mode!r} (mode "
+                f"{self.mode!r} takes {list(needed[self.mode]) or 'no further keys'}).",
+            )
+        if self.initial_step is not None:
+            _require(self.initial_step >= 0, path, "initial_step", f"must be >= 0, got {self.initial_step}.")
+        if self.final_step is not None:
+            _require(self.final_step >= 0, path, "final_step", f"must be >= 0, got {self.final_step}.")
+        if self.final_value is not None:
+            _require(
+                math.isfinite(self.final_value) and self.final_value >= 0,
+                path,
+                "final_value",
+                f"must be finite and >= 0, got {self.final_value}.",
+            )
+        if self.mode == "linear" and self.initial_step is not None and self.final_step is not None:
+            _require(
+                self.final_step > self.initial_step,
+                path,
+                "final_step",
+                f"must be > initial_step for mode='linear', got final_step={self.final_step} <= initial_step="
+                f"{self.initial_step}.",
+            )
+
+
+@dataclass(kw_only=True)
+class RNDCfg:
+    """Random Network Distillation (curiosity): rsl_rl's ``rnd_cfg`` keys, with Isaac Lab's defaults.
+
+    The intrinsic reward ``weight·‖target(s) − predictor(s)‖`` on the ``rnd_state`` observation set is added to the
+    env's reward; the predictor is trained with its own Adam optimizer on the rollout's states.
+    """
+
+    num_outputs: int = 1
+    """Embedding size of predictor and target, >= 1."""
+
+    predictor_hidden_dims: list[int] = field(default_factory=lambda: [-1])
+    """Hidden layer widths of the predictor, each >= 1 or -1 (the ``rnd_state`` size)."""
+
+    target_hidden_dims: list[int] = field(default_factory=lambda: [-1])
+    """Hidden layer widths of the frozen random target, each >= 1 or -1 (the ``rnd_state`` size)."""
+
+    activation: str = "elu"
+    """Hidden activation of both networks (same names as the models')."""
+
+    state_normalization: bool = False
+    """Normalize the ``rnd_state`` with running mean/std (updated once per iteration, after the update)."""
+
+    reward_normalization: bool = False
+    """Divide the intrinsic reward by the running std of its discounted sum (non-episodic, γ of the algorithm)."""
+
+    weight: float = 0.0
+    """Intrinsic reward weight, finite and >= 0 (0 disables the bonus; multiplied by ``env.unwrapped.step_dt`` when
+    the env has one, as rsl_rl does)."""
+
+    weight_schedule: RNDWeightScheduleCfg | None = None
+    """How the weight changes with env steps (see ``RNDWeightScheduleCfg``); None keeps ``weight``."""
+
+    learning_rate: float = 1e-3
+    """Learning rate of the predictor's Adam optimizer, > 0."""
+
+    def validate(self, path: str) -> None:
+        """Check ranges.
+
+        Raises:
+            ConfigError: If a value is outside its documented range.
+        """
+        _require(self.num_outputs >= 1, path, "num_outputs", f"must be >= 1, got {self.num_outputs}.")
+        for key in ("predictor_hidden_dims", "target_hidden_dims"):
+            widths = getattr(self, key)
+            _require(len(widths) > 0, path, key, "must list at least one layer width.")
+            for width in widths:
+                _require(width >= 1 or width == -1, path, key, f"widths must be >= 1 or -1, got {width}.")
+        _require(
+            math.isfinite(self.weight) and self.weight >= 0,
+            path,
+            "weight",
+            f"must be finite and >= 0, got {self.weight}.",
+        )
+        _require(
+            math.isfinite(self.learning_rate) and self.learning_rate > 0,
+            path,
+            "learning_rate",
+            f"must be > 0, got {self.learning_rate}.",
+        )
+
+
+@dataclass(kw_only=True)
+class SymmetryCfg:
+    """Symmetry augmentation and mirror loss: rsl_rl's ``symmetry_cfg`` keys and defaults.
+
+    With both ``use_*`` flags false the mirror loss is still measured and logged, without training on it (rsl_rl's
+    logging-only mode).
+    """
+
+    use_data_augmentation: bool = False
+    """Append the mirrored observations and actions to every mini-batch (the other rollout tensors repeated)."""
+
+    use_mirror_loss: bool = False
+    """Add ``mirror_loss_coeff · MSE(μ(mirror(s)), mirror(μ(s)))`` to the loss (μ: the actor's mean action)."""
+
+    mirror_loss_coeff: float = 0.0
+    """Weight of the mirror loss, finite and >= 0."""
+
+    data_augmentation_func: Any = None
+    """The augmentation function: a callable, ``"module:function"``, or a built-in name (a symmetric built-in task:
+    ``cartpole``, ``pendulum``, ``pendulum-pomdp``, ``pendulum-noisy``, ``memory``; or ``Ant-v5``, ``Humanoid-v5``);
+    called as ``func(env=env, obs=TensorDict | None, actions=Tensor | None)`` and returning ``(obs, actions)`` with
+    the originals first. Required."""
+
+    def validate(self, path: str) -> None:
+        """Check ranges.
+
+        Raises:
+            ConfigError: If the function is missing or not a callable / string, or the coefficient is negative.
+        """
+        func = self.data_augmentation_func
+        _require(
+            isinstance(func, str) or (callable(func) and not isinstance(func, type)),
+            path,
+            "data_augmentation_func",
+            f"must be a callable, 'module:function' or a built-in name, got {func!r}. Fix: e.g. "
+            "data_augmentation_func='stride.env.symmetry:cartpole_symmetry'.",
+        )
+        _require(
+            math.isfinite(self.mirror_loss_coeff) and self.mirror_loss_coeff >= 0,
+            path,
+            "mirror_loss_coeff",
+            f"must be finite and >= 0, got {self.mirror_loss_coeff}.",
+        )
+
+
+@dataclass(kw_only=True)
+class DistillationCfg:
+    """DAgger-style student–teacher distillation with rsl_rl's options and defaults, plus stride's β schedule."""
+
+    class_name: str = "Distillation"
+    """Algorithm class: ``"Distillation"``."""
+
+    optimizer: OptimizerName = "adam"
+    """Optimizer of the student."""
+
+    learning_rate: float = 1e-3
+    """Learning rate of the student, > 0 (fixed)."""
+
+    num_learning_epochs: int = 1
+    """Passes over the rollout per iteration, >= 1."""
+
+    gradient_length: int = 15
+    """Steps per truncated-BPTT window, >= 1: the summed behaviour loss of this many consecutive rollout steps
+    makes one gradient step (a shorter last window of each epoch makes one too)."""
+
+    max_grad_norm: float | None = None
+    """Gradient-norm clip of the student, > 0; None disables clipping."""
+
+    loss_type: Literal["mse", "huber"] = "mse"
+    """Behaviour loss between the student's mean action and the teacher's action: mean squared error or Huber
+    (δ = 1)."""
+
+    use_mixed_precision: bool = False
+    """Run the update's student forward passes under bfloat16 autocast."""
+
+    nonfinite_update: Literal["raise", "skip"] = "raise"
+    """(stride) A window whose loss or gradient norm is NaN/inf is never applied. 'raise': stop with a
+    ``NonFiniteError``; 'skip': leave the student and optimizer untouched, count it and go on."""
+
+    beta: float = 0.0
+    """(stride) β₀ in [0, 1]: probability, per env and step, that the teacher's action is executed instead of the
+    student's at iteration 0 (DAgger's mixture policy). 0 = the student always acts, as in rsl_rl."""
+
+    beta_schedule: Literal["linear", "exponential"] = "linear"
+    """(stride) Decay of β over iterations i, reaching 0 at ``beta_decay_iterations`` = D: 'linear':
+    β_i = β₀·(1 − i/D); 'exponential': β_i = β₀·0.01^(i/D) for i < D."""
+
+    beta_decay_iterations: int = 100
+    """(stride) D, iterations after which β is 0, >= 1."""
+
+    def validate(self, path: str) -> None:
+        """Check ranges.
+
+        Raises:
+            ConfigError: If a value is outside its documented range.
+        """
+        names = ("Distillation", "rsl_rl.algorithms.Distillation", "rsl_rl.algorithms:Distillation")
+        _require(
+            self.class_name in names,
+            path,
+            "class_name",
+            f"must be 'Distillation' for the DistillationRunner, got {self.class_name!r}"
+            f"{suggest(self.class_name, ['Distillation'])}.",
+        )
+        _require(
+            self.learning_rate > 0 and math.isfinite(self.learning_rate),
+            path,
+            "learning_rate",
+            f"must be > 0, got {self.learning_rate}.",
+        )
+        _require(
+            self.num_learning_epochs >= 1, path, "num_learning_epochs", f"must be >= 1, got {self.num_learning_epochs}."
+        )
+        _require(self.gradient_length >= 1, path, "gradient_length", f"must be >= 1, got {self.gradient_length}.")
+        if self.max_grad_norm is not None:
+            _require(self.max_grad_norm > 0, path, "max_grad_norm", f"must be > 0 or None, got {self.max_grad_norm}.")
+        _require(0.0 <= self.beta <= 1.0, path, "beta", f"must be in [0, 1], got {self.beta}.")
+        _require(
+            self.beta_decay_iterations >= 1,
+            path,
+            "beta_decay_iterations",
+            f"must be >= 1, got {self.beta_decay_iterations}.",
+        )
+
+
+RUNNER_CLASS_NAMES: dict[str, str] = {
+    "OnPolicyRunner": "OnPolicyRunner",
+    "rsl_rl.runners.OnPolicyRunner": "OnPolicyRunner",
+    "rsl_rl.runners:OnPolicyRunner": "OnPolicyRunner",
+    "DistillationRunner": "DistillationRunner",
+    "rsl_rl.runners.DistillationRunner": "DistillationRunner",
+    "rsl_rl.runners:DistillationRunner": "DistillationRunner",
+}
+"""Accepted ``class_name`` spellings of the runner → stride's runner class name."""
+
+
+@dataclass(kw_only=True)
 class RunnerCfg:
     """The on-policy runner: rollout length, logging, checkpoints, and the algorithm and model sections."""
 
     class_name: str = "OnPolicyRunner"
-    """Runner class (accepted for Isaac Lab configs): ``"OnPolicyRunner"``."""
+    """Runner class (accepted for Isaac Lab configs): ``"OnPolicyRunner"`` or ``"DistillationRunner"``."""
 
     num_steps_per_env: int = 24
     """Rollout length per env and iteration, >= 1."""
@@ -268,13 +665,19 @@ class RunnerCfg:
     """Isaac Lab key: clip actions to ±value before env.step (None: no clipping)."""
 
     algorithm: dict[str, Any] = field(default_factory=dict)
-    """Algorithm section (``class_name`` + its keys, see ``PPOCfg``)."""
+    """Algorithm section (``class_name`` + its keys, see ``PPOCfg`` or ``DistillationCfg``)."""
 
     actor: dict[str, Any] = field(default_factory=lambda: {"class_name": "MLPModel"})
     """Actor model section (see ``MLPModelCfg``)."""
 
     critic: dict[str, Any] = field(default_factory=lambda: {"class_name": "MLPModel"})
     """Critic model section (see ``MLPModelCfg``)."""
+
+    student: dict[str, Any] | None = None
+    """Student model section of a ``DistillationRunner`` (see ``MLPModelCfg``); None for the OnPolicyRunner."""
+
+    teacher: dict[str, Any] | None = None
+    """Teacher model section of a ``DistillationRunner``: the PPO run's actor section; None for the OnPolicyRunner."""
 
     def validate(self, path: str) -> None:
         """Check ranges.
@@ -289,10 +692,11 @@ class RunnerCfg:
         if self.max_iterations is not None:
             _require(self.max_iterations >= 0, path, "max_iterations", f"must be >= 0, got {self.max_iterations}.")
         _require(
-            self.class_name in ("OnPolicyRunner", "rsl_rl.runners.OnPolicyRunner", "rsl_rl.runners:OnPolicyRunner"),
+            self.class_name in RUNNER_CLASS_NAMES,
             path,
             "class_name",
-            f"must be 'OnPolicyRunner', got {self.class_name!r}{suggest(self.class_name, ['OnPolicyRunner'])}.",
+            f"must be 'OnPolicyRunner' or 'DistillationRunner', got {self.class_name!r}"
+            f"{suggest(self.class_name, ['OnPolicyRunner', 'DistillationRunner'])}.",
         )
         _require(
             self.torch_compile_mode is None,

@@ -655,7 +655,7 @@ def check_env_target(
     """
     if not isinstance(target, str) or not target.strip():
         raise ConfigError(f"check-env: target must be a task name or 'module:factory', got {target!r}.")
-    if ":" not in target:
+    if ":" not in target or target.startswith("gym:"):
         env = make_task(target, num_envs=num_envs, device=device)
     else:
         factory = _resolve_factory(target)

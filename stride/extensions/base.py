@@ -77,6 +77,14 @@ class Extension:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
 
+    def state_mismatches(self, state: Mapping[str, Any], strict: bool = True) -> list[str]:
+        """Problems that would make :meth:`load_state_dict` fail, one line each (checked before anything loads).
+
+        The algorithm calls this for every extension before it changes any model, so a checkpoint that does not
+        fit leaves everything untouched. The default finds nothing.
+        """
+        return []
+
 
 def check_compatibility(extensions: list[Extension], features: set[str]) -> None:
     """Raise if two extensions, or an extension and a model feature, declare each other incompatible.

@@ -51,6 +51,9 @@ class ExtensionContext:
     gamma: float = 0.99
     """The algorithm's discount factor."""
 
+    storage: Any = None
+    """The algorithm's rollout storage (None when an algorithm is built without one)."""
+
 
 Builder = Callable[[Mapping[str, Any], ExtensionContext, str], Extension]
 """``builder(section_dict, context, config_path) -> Extension``."""

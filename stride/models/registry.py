@@ -7,18 +7,19 @@ from typing import Any
 
 from torch import nn
 
-from stride.config.schema import MLPModelCfg, RNNModelCfg
+from stride.config.schema import CNNModelCfg, MLPModelCfg, RNNModelCfg
 from stride.config.strict import build, to_dict
+from stride.models.cnn_model import CNNModel
 from stride.models.mlp_model import MLPModel, Observations
 from stride.models.rnn_model import RNNModel
 from stride.utils.imports import check_signature_keys, resolve_callable
 
 __all__ = ["MODEL_CLASSES", "build_model", "register_model"]
 
-MODEL_CLASSES: dict[str, type[nn.Module]] = {"MLPModel": MLPModel, "RNNModel": RNNModel}
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"MLPModel": MLPModel, "RNNModel": RNNModel, "CNNModel": CNNModel}
 """Bare ``class_name`` values stride knows."""
 
-_MODEL_CFGS: dict[type[nn.Module], type] = {MLPModel: MLPModelCfg, RNNModel: RNNModelCfg}
+_MODEL_CFGS: dict[type[nn.Module], type] = {MLPModel: MLPModelCfg, RNNModel: RNNModelCfg, CNNModel: CNNModelCfg}
 
 _POSITIONAL = ("obs", "obs_groups", "obs_set", "output_dim")
 

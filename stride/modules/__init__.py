@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stride.modules.activations import ACTIVATION_NAMES, resolve_activation
+from stride.modules.cnn import CNN
 from stride.modules.distributions import (
     BetaDistribution,
     Distribution,
@@ -16,6 +17,7 @@ from stride.modules.rnn import RNN, HiddenState
 
 __all__ = [
     "ACTIVATION_NAMES",
+    "CNN",
     "MLP",
     "RNN",
     "BetaDistribution",

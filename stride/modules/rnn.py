@@ -98,7 +98,13 @@ class RNN(nn.Module):
             ConfigError: In sequence mode without initial states.
         """
         if masks is None:
-            out, self.hidden_state = self.rnn(x.unsqueeze(0), self.hidden_state)
+            state = self.hidden_state
+            if state is not None and _first(state).shape[1] != x.shape[0]:
+                raise ConfigError(
+                    f"the recurrent state holds {_first(state).shape[1]} envs but the input has {x.shape[0]}; call "
+                    "reset() (no arguments) before running the policy on a batch of another size."
+                )
+            out, self.hidden_state = self.rnn(x.unsqueeze(0), state)
             return out.squeeze(0)
         if hidden_state is None:
             raise ConfigError("RNN sequence mode needs the stored initial hidden states of the trajectories.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stride.runners.distillation_runner import DistillationRunner
 from stride.runners.on_policy_runner import OnPolicyRunner
 
-__all__ = ["OnPolicyRunner"]
+__all__ = ["DistillationRunner", "OnPolicyRunner"]

@@ -46,7 +46,8 @@ def evaluate_policy(
         num_episodes: Number of complete episodes to collect (>= 1).
         max_steps: Step budget; default: enough for every env to finish ``ceil(num_episodes / num_envs) + 1``
             episodes at the time limit.
-        reset_policy: Called with the dones after every step (recurrent policies reset their state with it).
+        reset_policy: Called with the dones after every step. Default: a recurrent policy (``is_recurrent``) is
+            reset once before the first step (its state may hold another batch size) and then with the dones.
 
     Returns:
         The statistics; ``num_episodes`` may be smaller than asked if the step budget ran out.
@@ -66,6 +67,10 @@ def evaluate_policy(
     counted = torch.zeros(num_envs, dtype=torch.bool, device=device)  # env has started a fresh episode
     returns: list[float] = []
     lengths: list[float] = []
+    if reset_policy is None and getattr(policy, "is_recurrent", False):
+        reset = policy.reset  # type: ignore[attr-defined]
+        reset()
+        reset_policy = reset
     obs = env.get_observations()
     for _ in range(max_steps):
         obs, rewards, dones, _extras = env.step(policy(obs))

@@ -11,10 +11,30 @@ from tensordict import TensorDict
 from stride.storage.trajectories import TrajectoryLayout, split_trajectories
 from stride.utils.errors import ConfigError
 
-__all__ = ["Hidden", "MiniBatch", "RolloutStorage"]
+__all__ = ["Hidden", "MiniBatch", "RolloutStorage", "observation_buffers"]
 
 Hidden = torch.Tensor | tuple[torch.Tensor, ...] | None
 """A model's recurrent state: GRU tensor (L, N, H), LSTM tuple (h, c), None for feed-forward models."""
+
+
+def observation_buffers(
+    obs_template: Mapping[str, torch.Tensor], shape: tuple[int, int], device: torch.device
+) -> TensorDict:
+    """Zeroed ``(T, N, ...)`` buffers for every observation group of one step's observations (batch [N]).
+
+    Args:
+        obs_template: One step of observations; fixes the groups, their per-env shapes and dtypes.
+        shape: ``(T, N)``.
+        device: Where the buffers live.
+
+    Returns:
+        A TensorDict with batch size ``[T, N]`` whose entries are the buffers themselves (written in place).
+    """
+    buffers = {
+        key: torch.zeros(*shape, *value.shape[1:], dtype=value.dtype, device=device)
+        for key, value in obs_template.items()
+    }
+    return TensorDict(buffers, batch_size=list(shape), device=device)
 
 
 @dataclass(slots=True)
@@ -39,6 +59,9 @@ class MiniBatch:
     """Recurrent only: valid steps of the padded trajectories, bool. Shape: (T, B_traj)."""
     hidden_states: tuple[Hidden, Hidden] | None = None
     """Recurrent only: (actor, critic) states at each trajectory start, (L, B_traj, H) per tensor."""
+    trajectory_starts: torch.Tensor | None = None
+    """Recurrent only: where each trajectory starts in the rollout, as the env-major index ``n·T + t`` of its first
+    transition (env ``n``, step ``t``). Shape: (B_traj,). Lets extensions attach their own per-trajectory state."""
 
 
 class RolloutStorage:
@@ -66,11 +89,8 @@ class RolloutStorage:
         self.num_steps = num_steps
         self.device = torch.device(device)
         shape = (num_steps, num_envs)
-        self.obs: dict[str, torch.Tensor] = {
-            key: torch.zeros(*shape, *value.shape[1:], dtype=value.dtype, device=self.device)
-            for key, value in obs_template.items()
-        }
-        self.observations = TensorDict(self.obs, batch_size=list(shape), device=self.device)
+        self.observations = observation_buffers(obs_template, shape, self.device)
+        self.obs: dict[str, torch.Tensor] = {key: self.observations[key] for key in obs_template.keys()}  # noqa: SIM118
         self.actions = torch.zeros(*shape, num_actions, device=self.device)
         self.log_probs = torch.zeros(shape, device=self.device)
         self.values = torch.zeros(shape, device=self.device)
@@ -235,6 +255,7 @@ class RolloutStorage:
                     old_dist_params=tuple(p[:, envs] for p in self.dist_params),
                     masks=layout.masks[:, sel],
                     hidden_states=(_select_states(starts[0], sel), _select_states(starts[1], sel)),
+                    trajectory_starts=layout.start[sel],
                 )
 
     def _start_states(self, layout: TrajectoryLayout, which: int) -> tuple[torch.Tensor, ...]:

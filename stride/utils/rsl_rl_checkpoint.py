@@ -39,7 +39,8 @@ RslRlLayout = Literal["2.x", "3.x", "4.x", "5.x"]
 CONVERSION_NOTES_KEY = "conversion_notes"
 """Key of the converted dict holding the list of human-readable notes about the conversion."""
 
-_ModelName = Literal["actor", "critic"]
+_ModelName = str
+"""Name of a model section (``"actor"``, ``"critic"``; ``"student"``, ``"teacher"`` for distillation)."""
 
 # (old prefix, model, new prefix) of the single-module ActorCritic layout; first match wins
 _OLD_PREFIXES: tuple[tuple[str, _ModelName, str], ...] = (
@@ -173,8 +174,9 @@ def _convert_single_module(
     model = _strip_compile_prefix(data["model_state_dict"])
     if any(key.startswith(("student.", "teacher.", "memory_s.", "memory_t.")) for key in model):
         raise CheckpointError(
-            "this is an rsl_rl distillation checkpoint (StudentTeacher: 'student.*', 'teacher.*' keys); stride "
-            "converts PPO (ActorCritic) checkpoints only. Load the teacher from the PPO checkpoint it was trained in."
+            "this is an rsl_rl distillation checkpoint (StudentTeacher: 'student.*', 'teacher.*' keys), not a PPO "
+            "(ActorCritic) one. Load it with stride.runners.DistillationRunner.load (or OnPolicyRunner.load, which "
+            "takes its student as the actor); see stride.utils.distillation_checkpoint."
         )
     converted: dict[_ModelName, _Converted] = {"actor": {}, "critic": {}}
     order: list[tuple[_ModelName, str]] = []  # every converted key in saved order (parameters filtered later)
@@ -327,9 +329,14 @@ def _remap_optimizer(
     """
     params = {name: dict(model.named_parameters()) for name, model in models.items()}
     old_names = [(name, key) for name, key in old_order if key in params[name]]
-    new_names = [
-        (name, key) for name, model in models.items() for key, p in model.named_parameters() if p.requires_grad
-    ]
+    # stride's optimizer holds each parameter once: encoders shared by actor and critic count as the actor's
+    new_names: list[tuple[_ModelName, str]] = []
+    seen: set[int] = set()
+    for name, model in models.items():
+        for key, p in model.named_parameters():
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                new_names.append((name, key))
     groups = optimizer.get("param_groups")
     state = optimizer.get("state")
     if not isinstance(groups, list) or len(groups) != 1 or not isinstance(state, Mapping):
@@ -362,7 +369,8 @@ def _remap_optimizer(
         new_state[new_index] = dict(entry)
     group = {k: v for k, v in groups[0].items() if k not in ("params", "param_names")}
     group["params"] = list(range(len(new_names)))
-    skipped = [f"{n}.{k}" for n, k in old_names if (n, k) not in set(new_names)]
+    # parameters stride does not train (a shared encoder's second name is trained, as the actor's)
+    skipped = [f"{n}.{k}" for n, k in old_names if (n, k) not in set(new_names) and id(params[n][k]) not in seen]
     if skipped:
         notes.append(f"optimizer state of parameters stride does not train dropped: {skipped}")
     if old_names != new_names:

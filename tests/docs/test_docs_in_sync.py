@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+import stride.config.schema as schema
 from stride.config.io import ExperimentCfg
-from stride.config.schema import MLPModelCfg, PPOCfg, RunnerCfg
 from stride.env.tasks import make_task
 from stride.modules.distributions import BetaDistribution, GaussianDistribution, HeteroscedasticGaussianDistribution
 from stride.runners import OnPolicyRunner
@@ -26,11 +26,20 @@ from stride.runners import OnPolicyRunner
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 CONFIGURATION = DOCS / "configuration.md"
 PPO_PAGE = DOCS / "algorithms" / "ppo.md"
+DISTILLATION_PAGE = DOCS / "algorithms" / "distillation.md"
 
 NO_DEFAULT = "—"
 """What the default column shows for a required constructor argument."""
 
-CONFIG_CLASSES = (RunnerCfg, PPOCfg, MLPModelCfg, ExperimentCfg)
+CONFIG_CLASSES = (
+    *(
+        obj
+        for obj in vars(schema).values()
+        if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == schema.__name__
+    ),
+    ExperimentCfg,
+)
+"""Every config dataclass of stride/config/schema.py (new ones are checked without editing this test)."""
 DISTRIBUTIONS = (GaussianDistribution, HeteroscedasticGaussianDistribution, BetaDistribution)
 NAMESPACES = ("Train/", "Loss/", "Policy/", "Perf/", "Episode/")
 
@@ -99,9 +108,15 @@ def _class_node(cls: type) -> tuple[ast.ClassDef, str]:
 
 
 def _dataclass_defaults(cls: type) -> dict[str, str]:
-    """Field name → source text of its default (``field(default_factory=...)`` resolved to the value it builds)."""
+    """Field name → source text of its default (``field(default_factory=...)`` resolved to the value it builds).
+
+    Fields inherited from a dataclass base take the base's default unless the class overrides them.
+    """
     node, source = _class_node(cls)
     defaults: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if dataclasses.is_dataclass(base):
+            defaults.update(_dataclass_defaults(base))
     for statement in node.body:
         if not isinstance(statement, ast.AnnAssign) or not isinstance(statement.target, ast.Name):
             continue
@@ -242,3 +257,55 @@ class TestPPOMetricsPage:
         rows = _first_table(_section(PPO_PAGE.read_text(encoding="utf-8"), "Logged metrics"))
         stale = sorted(set(rows) - logged_keys)
         assert not stale, f"documented in docs/algorithms/ppo.md but not logged: {stale}"
+
+
+@pytest.fixture(scope="module")
+def distillation_logged_keys(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """Every key of metrics.jsonl after two iterations of a tiny pendulum-noisy distillation whose episodes end."""
+    from stride.runners import DistillationRunner
+
+    folder = tmp_path_factory.mktemp("distill")
+    actor = {"hidden_dims": [8], "distribution_cfg": {"class_name": "GaussianDistribution"}}
+    ppo_cfg = {
+        "num_steps_per_env": 4,
+        "obs_groups": {"actor": ["teacher"], "critic": ["teacher"]},
+        "algorithm": {"num_learning_epochs": 1, "num_mini_batches": 1},
+        "actor": actor,
+        "critic": {"hidden_dims": [8]},
+    }
+    teacher = OnPolicyRunner(make_task("pendulum-noisy", num_envs=4, seed=3), ppo_cfg)
+    teacher.save(str(folder / "teacher.pt"))
+    distill_cfg = {
+        "class_name": "DistillationRunner",
+        "num_steps_per_env": 8,
+        "seed": 3,
+        "obs_groups": {"student": ["policy"], "teacher": ["teacher"]},
+        "algorithm": {"class_name": "Distillation"},
+        "student": {"class_name": "RNNModel", "rnn_type": "gru", "rnn_hidden_dim": 8, "hidden_dims": [8]},
+        "teacher": actor,
+    }
+    env = make_task("pendulum-noisy", num_envs=4, seed=3, max_episode_length=5)
+    runner = DistillationRunner(env, distill_cfg, log_dir=str(folder / "run"))
+    runner.load(str(folder / "teacher.pt"))
+    runner.learn(2)
+    keys: set[str] = set()
+    for line in (folder / "run" / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        keys |= set(json.loads(line))
+    return keys
+
+
+class TestDistillationMetricsPage:
+    """docs/algorithms/distillation.md lists every scalar a distillation run writes to metrics.jsonl, and no other."""
+
+    def test_every_logged_key_is_documented(self, distillation_logged_keys: set[str]) -> None:
+        for namespace in NAMESPACES:
+            assert any(k.startswith(namespace) for k in distillation_logged_keys), f"no {namespace}* key logged"
+        rows = _first_table(_section(DISTILLATION_PAGE.read_text(encoding="utf-8"), "Logged metrics"))
+        undocumented = sorted(distillation_logged_keys - set(rows))
+        assert not undocumented, f"logged but not in docs/algorithms/distillation.md: {undocumented}"
+        assert all(rows[key] and rows[key][0] for key in distillation_logged_keys)
+
+    def test_every_documented_key_is_logged(self, distillation_logged_keys: set[str]) -> None:
+        rows = _first_table(_section(DISTILLATION_PAGE.read_text(encoding="utf-8"), "Logged metrics"))
+        stale = sorted(set(rows) - distillation_logged_keys)
+        assert not stale, f"documented in docs/algorithms/distillation.md but not logged: {stale}"

@@ -270,7 +270,8 @@ class TestBuiltinTasks:
         wall = time.perf_counter() - start
         assert wall < 1.0 and report.seconds < 1.0
         sizes = task_class(name).observation_sizes
-        assert report.groups == {group: (16, size) for group, size in sizes.items()}
+        shapes = {group: (16, *size) if isinstance(size, tuple) else (16, size) for group, size in sizes.items()}
+        assert report.groups == shapes
         assert report.num_actions == task_class(name).action_size
         assert report.has_time_outs and report.has_final_obs and report.restored
 

@@ -205,6 +205,23 @@ class TestMismatchListing:
                 assert f"optimizer.{model}.{key}.exp_avg:" in listed
         assert len(listed) == 3 * 2 + 3 * 2 * 2  # 3 tensors per model + exp_avg/exp_avg_sq of each
 
+    def test_mlp_vs_gru(self, tmp_path: Path) -> None:
+        mlp = _trained_checkpoint(_runner(_cfg()), tmp_path / "mlp.pt")
+        gru_cfg = _cfg()
+        gru_cfg["actor"].update(class_name="RNNModel", rnn_type="gru", rnn_hidden_dim=8)
+        gru_runner = _runner(gru_cfg)
+        err = _load_raises(gru_runner, mlp)
+        message = str(err.value)
+        # the GRU's recurrent weights are missing from the MLP checkpoint, and its head's input differs
+        for key in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            assert f"actor.rnn.rnn.{key}" in message
+        assert "actor.mlp.0.weight: checkpoint shape (16, 4) vs model shape (16, 8)" in message
+        # and the other way round: a GRU checkpoint into an MLP runner lists the unexpected recurrent keys
+        gru = _trained_checkpoint(_runner(gru_cfg), tmp_path / "gru.pt")
+        back = str(_load_raises(_runner(_cfg()), gru).value)
+        assert "actor.rnn.rnn.weight_ih_l0" in back
+        assert "actor.mlp.0.weight: checkpoint shape (16, 8) vs model shape (16, 4)" in back
+
     def test_action_dim_change(self, tmp_path: Path) -> None:
         path = _trained_checkpoint(_runner(_cfg()), tmp_path / "m.pt")
         err = _load_raises(_runner(_cfg(), num_actions=2), path)

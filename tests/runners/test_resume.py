@@ -34,8 +34,9 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def _cfg(obs_normalization: bool) -> dict:
-    return {
+def _cfg(obs_normalization: bool, kind: str = "mlp") -> dict:
+    recurrent = {"class_name": "RNNModel", "rnn_type": kind, "rnn_hidden_dim": 16} if kind != "mlp" else {}
+    cfg = {
         "num_steps_per_env": 16,
         "save_interval": 1000,
         "seed": 11,
@@ -49,6 +50,9 @@ def _cfg(obs_normalization: bool) -> dict:
         },
         "critic": {"class_name": "MLPModel", "hidden_dims": [32, 32], "obs_normalization": obs_normalization},
     }
+    cfg["actor"].update(recurrent)
+    cfg["critic"].update(recurrent)
+    return cfg
 
 
 def _run(args: list[str]) -> None:
@@ -64,8 +68,10 @@ def _losses(path: Path) -> list[tuple[int, float, float]]:
 class TestExactResume:
     """2K iterations in one process equal K + save + new process + load + K, bit for bit on CPU."""
 
-    def test_split_run_equals_continuous_run(self, tmp_path: Path) -> None:
-        cfg = json.dumps(_cfg(obs_normalization=True))  # normalizer statistics must survive the split too
+    @pytest.mark.parametrize("kind", ["mlp", "gru"])
+    def test_split_run_equals_continuous_run(self, tmp_path: Path, kind: str) -> None:
+        # normalizer statistics (and a GRU's carried states) must survive the split too
+        cfg = json.dumps(_cfg(obs_normalization=True, kind=kind))
         _run([cfg, str(tmp_path / "full"), "fresh", str(2 * K)])
         _run([cfg, str(tmp_path / "split"), "fresh", str(K)])
         _run([cfg, str(tmp_path / "split"), "resume", str(K), str(tmp_path / "split" / f"model_{K}.pt")])

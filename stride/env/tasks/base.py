@@ -9,6 +9,7 @@ states (``_sample_initial_state``). This base class owns episode bookkeeping: th
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -36,8 +37,9 @@ class BatchedTask(VecEnv):
     name: ClassVar[str] = ""
     """Registry name of the task."""
 
-    observation_sizes: ClassVar[dict[str, int]] = {}
-    """Observation groups and their sizes (for listings; the tensors are authoritative)."""
+    observation_sizes: ClassVar[Mapping[str, int | tuple[int, ...]]] = {}
+    """Observation groups and their sizes: an int for a flat vector, a shape such as ``(C, H, W)`` for an image
+    (for listings; the tensors are authoritative)."""
 
     action_size: ClassVar[int] = 1
     """Size of one env's action vector."""

@@ -14,14 +14,24 @@ import torch
 
 from stride.env.tasks.base import BatchedTask
 from stride.env.tasks.cartpole import CartPole
+from stride.env.tasks.memory import MemoryCue
+from stride.env.tasks.mountain_car import MountainCar
 from stride.env.tasks.pendulum import Pendulum
+from stride.env.tasks.pendulum_pomdp import PendulumNoisy, PendulumPOMDP
+from stride.env.tasks.reach_image import ReachImage
+from stride.env.vec_env import VecEnv
 from stride.utils.errors import ConfigError
 
 __all__ = ["list_tasks", "make_task", "register_task", "task_class"]
 
 _TASKS: dict[str, type[BatchedTask]] = {
     CartPole.name: CartPole,
+    MountainCar.name: MountainCar,
     Pendulum.name: Pendulum,
+    PendulumPOMDP.name: PendulumPOMDP,
+    PendulumNoisy.name: PendulumNoisy,
+    MemoryCue.name: MemoryCue,
+    ReachImage.name: ReachImage,
 }
 """The registered tasks; the built-ins are listed here, others arrive through :func:`register_task`."""
 
@@ -89,17 +99,24 @@ def task_class(name: str) -> type[BatchedTask]:
     return cls
 
 
+GYM_PREFIX = "gym:"
+"""Task names starting with this prefix are Gymnasium ids, built by the Gymnasium adapter."""
+
+
 def make_task(
     name: str,
     num_envs: int = 1,
     device: str | torch.device = "cpu",
     seed: int = 0,
     **kwargs: Any,
-) -> BatchedTask:
+) -> BatchedTask | VecEnv:
     """Build the task registered under ``name``.
 
+    A name ``"gym:<id>"`` builds the Gymnasium adapter instead
+    (:class:`~stride.env.adapters.gymnasium.GymnasiumVecEnv`; sub-env ``i`` is seeded with ``seed + i``).
+
     Args:
-        name: Registry name, e.g. ``"cartpole"``.
+        name: Registry name, e.g. ``"cartpole"``, or ``"gym:<Gymnasium id>"``, e.g. ``"gym:HalfCheetah-v5"``.
         num_envs: Number of environments in the batch (>= 1).
         device: Torch device of the task.
         seed: Seed of the task's random generator.
@@ -112,6 +129,10 @@ def make_task(
         ConfigError: If ``name`` is unknown, a keyword is not accepted by the task's constructor, or the task
             rejects a value.
     """
+    if isinstance(name, str) and name.startswith(GYM_PREFIX):
+        from stride.env.adapters.gymnasium import make_gymnasium_env  # lazy: gymnasium is an optional extra
+
+        return make_gymnasium_env(name[len(GYM_PREFIX) :], num_envs=num_envs, device=device, seed=seed, **kwargs)
     cls = task_class(name)
     try:
         inspect.signature(cls).bind(num_envs=num_envs, device=device, seed=seed, **kwargs)

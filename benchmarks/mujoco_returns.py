@@ -1,0 +1,194 @@
+"""PPO returns on Gymnasium MuJoCo tasks with stride's single MuJoCo preset (stride/configs/mujoco.yaml).
+
+``run`` trains one (task, seed) for a budget of env steps with the preset, unchanged apart from the seed and the
+iteration count, then evaluates the final policy deterministically on fresh envs and writes one JSON file:
+the evaluation, the training wall-clock and the learning curve (``Train/mean_reward`` against env steps).
+``report`` reads every JSON of a folder, prints the markdown table of BENCHMARKS.md (mean ± std over seeds of the
+final deterministic evaluation, next to CleanRL's and SB3 RL-Zoo's published 1M-step numbers) and draws the
+learning curves (mean and min-max spread over seeds) to a PNG.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mujoco_returns.py run --task HalfCheetah-v5 --seed 0 \\
+        --out /work/mujoco_runs
+    .venv/bin/python benchmarks/mujoco_returns.py report --out /work/mujoco_runs --plot docs/img/mujoco_returns.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import glob
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import fmt_mean_std, hardware_info, markdown_table
+
+# Published PPO returns at 1M steps (mean over seeds), from the projects' own benchmark pages (REFERENCE.md).
+CLEANRL = {"HalfCheetah-v5": 2906.0, "Hopper-v5": 2052.0, "Walker2d-v5": 2891.0, "Humanoid-v5": 742.0}
+SB3_ZOO = {"HalfCheetah-v5": 5819.0, "Hopper-v5": 2410.0, "Walker2d-v5": 3479.0, "Ant-v5": 1327.0}
+
+
+def run(task: str, seed: int, out: str, env_steps: int, eval_episodes: int, device: str) -> dict[str, Any]:
+    """Train ``task`` with the MuJoCo preset for ``env_steps`` steps and evaluate it; writes ``<out>/<name>.json``."""
+    from stride.config.io import load_yaml, preset_path
+    from stride.env.tasks import make_task
+    from stride.runners import OnPolicyRunner
+    from stride.runners.evaluate import evaluate_policy
+
+    preset = preset_path("mujoco")
+    if preset is None:
+        raise FileNotFoundError("stride/configs/mujoco.yaml is missing")
+    experiment = load_yaml(preset)
+    runner_cfg = copy.deepcopy(experiment["runner"])
+    num_envs = int(experiment["env"]["num_envs"])
+    per_iteration = num_envs * int(runner_cfg["num_steps_per_env"])
+    iterations = math.ceil(env_steps / per_iteration)
+    runner_cfg["seed"] = seed
+    runner_cfg["max_iterations"] = iterations
+    name = f"{task}_seed{seed}"
+    log_dir = os.path.join(out, name)
+    env = make_task(f"gym:{task}", num_envs=num_envs, device=device, seed=seed)
+    runner = OnPolicyRunner(env, runner_cfg, log_dir=log_dir, device=device)
+    start = time.perf_counter()
+    runner.learn(iterations, init_at_random_ep_len=bool(experiment.get("init_at_random_ep_len", False)))
+    train_seconds = time.perf_counter() - start
+    # deterministic evaluation on fresh envs with seeds no training env used
+    eval_env = make_task(f"gym:{task}", num_envs=min(eval_episodes, num_envs), device=device, seed=10_000 + seed)
+    start = time.perf_counter()
+    result = evaluate_policy(eval_env, runner.get_inference_policy(device), num_episodes=eval_episodes)
+    eval_seconds = time.perf_counter() - start
+    curve = []
+    with open(os.path.join(log_dir, "metrics.jsonl"), encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row.get("Train/mean_reward") is not None:
+                curve.append([int(row["Perf/total_steps"]), float(row["Train/mean_reward"])])
+    record = {
+        "task": task,
+        "seed": seed,
+        "env_steps": runner.total_env_steps,
+        "iterations": iterations,
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "eval_mean_return": result.mean_return,
+        "eval_std_return": result.std_return,
+        "eval_mean_length": result.mean_length,
+        "eval_episodes": result.num_episodes,
+        "eval_returns": result.returns,
+        "curve": curve,
+        "preset": preset,
+        "hardware": hardware_info(device),
+        "date": _dt.date.today().isoformat(),
+    }
+    with open(os.path.join(out, f"{name}.json"), "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1)
+    env.close()
+    eval_env.close()
+    return record
+
+
+def report(out: str, plot: str | None) -> str:
+    """Markdown table (and optionally a learning-curve PNG) of every ``<task>_seed<k>.json`` in ``out``."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(glob.glob(os.path.join(out, "*_seed*.json"))):
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+        records.setdefault(record["task"], []).append(record)
+    rows = []
+    for task, runs in records.items():
+        finals = [r["eval_mean_return"] for r in runs]
+        minutes = [r["train_seconds"] / 60.0 for r in runs]
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        per_seed = " / ".join(f"{v:.0f}" for v in finals)
+        summary = f"{fmt_mean_std(finals, 0)} ({len(runs)} seeds: {per_seed})" if len(runs) > 1 else per_seed
+        rows.append(
+            [
+                task,
+                summary if len(runs) > 1 else f"{summary} (1 seed only)",
+                f"{statistics.fmean(minutes):.1f} min",
+                f"{CLEANRL[task]:.0f}" if task in CLEANRL else "—",
+                f"{SB3_ZOO[task]:.0f}" if task in SB3_ZOO else "—",
+                f"`benchmarks/mujoco_returns.py run --task {task} --seed <s>`, s ∈ {{{seeds}}}",
+            ]
+        )
+    header = ["task", "stride (final deterministic eval)", "train wall-clock / run", "CleanRL", "SB3 RL-Zoo", "command"]
+    table = markdown_table(header, rows)
+    if plot is not None and records:
+        _plot(records, plot)
+    return table
+
+
+def _plot(records: dict[str, list[dict[str, Any]]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(records), figsize=(4.5 * len(records), 3.4), squeeze=False)
+    for ax, (task, runs) in zip(axes[0], records.items(), strict=True):
+        grid = np.linspace(0, min(r["env_steps"] for r in runs), 200)
+        curves = np.stack([np.interp(grid, *np.asarray(r["curve"], dtype=float).T) for r in runs if r["curve"]])
+        seeds = f"{len(curves)} seed{'s' if len(curves) > 1 else ''}"
+        ax.plot(grid, curves.mean(0), label=f"stride, training episodes ({seeds}: mean, min-max)")
+        ax.fill_between(grid, curves.min(0), curves.max(0), alpha=0.25)
+        finals = [r["eval_mean_return"] for r in runs]
+        ax.errorbar(
+            [grid[-1]],
+            [float(np.mean(finals))],
+            yerr=[float(np.std(finals))],
+            fmt="*",
+            markersize=10,
+            capsize=3,
+            label="stride, final deterministic eval",
+        )
+        for label, ref, style in (("CleanRL", CLEANRL, ":"), ("SB3 RL-Zoo", SB3_ZOO, "--")):
+            if task in ref:
+                ax.axhline(ref[task], linestyle=style, color="gray", label=f"{label} @1M")
+        ax.set_title(task)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("episode return")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="train + evaluate one (task, seed)")
+    run_p.add_argument("--task", required=True, help="Gymnasium id, e.g. HalfCheetah-v5")
+    run_p.add_argument("--seed", type=int, default=0)
+    run_p.add_argument("--out", required=True, help="folder for the run directory and the JSON")
+    run_p.add_argument("--env-steps", type=int, default=1_000_000)
+    run_p.add_argument("--eval-episodes", type=int, default=10)
+    run_p.add_argument("--device", default="cpu")
+    rep = sub.add_parser("report", help="table + plot from the JSON files of a folder")
+    rep.add_argument("--out", required=True)
+    rep.add_argument("--plot", default=None, help="PNG path for the learning curves")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    if args.command == "run":
+        os.makedirs(args.out, exist_ok=True)
+        record = run(args.task, args.seed, args.out, args.env_steps, args.eval_episodes, args.device)
+        sys.stdout.write(
+            f"{args.task} seed {args.seed}: eval {record['eval_mean_return']:.1f} ± {record['eval_std_return']:.1f} "
+            f"over {record['eval_episodes']} episodes; train {record['train_seconds'] / 60:.1f} min, "
+            f"{record['env_steps']:,} env steps\n"
+        )
+    else:
+        sys.stdout.write(report(args.out, args.plot) + "\n")
+
+
+if __name__ == "__main__":
+    main()

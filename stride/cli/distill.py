@@ -1,0 +1,154 @@
+"""``stride distill``: distill the policy of a PPO run into a student that sees less (DAgger).
+
+``stride distill --teacher RUN_DIR --task T`` reads the teacher run's ``experiment.yaml`` and latest checkpoint,
+builds the ``teacher`` section from them (the PPO actor's model config, observation groups and normalizer), takes
+the rest of the experiment from ``--config``, the task's ``<task>-distill`` preset or the generic ``distill``
+preset (a GRU student on the ``policy`` group), trains with the ``DistillationRunner`` and reports the student's
+and the teacher's deterministic returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import sys
+from typing import Any
+
+from stride.utils.errors import StrideError
+
+__all__ = ["add_distill_parser", "run_distill"]
+
+
+def add_distill_parser(sub: Any) -> None:
+    """Register the ``distill`` subcommand on the CLI's subparsers."""
+    distill = sub.add_parser("distill", help="distill a PPO run's policy into a student (DAgger)")
+    distill.add_argument("--teacher", required=True, metavar="RUN_DIR", help="run directory of the PPO teacher")
+    distill.add_argument("--task", default=None, help="built-in task name (default: the teacher run's task)")
+    distill.add_argument(
+        "--config", default=None, help="experiment YAML (default: the '<task>-distill' preset, else 'distill')"
+    )
+    distill.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field, e.g. algorithm.learning_rate=3e-4 or student.rnn_hidden_dim=128 (repeatable)",
+    )
+    distill.add_argument("--num-envs", type=int, default=None, help="number of parallel envs")
+    distill.add_argument("--iterations", type=int, default=None, help="learning iterations")
+    distill.add_argument("--seed", type=int, default=None, help="random seed")
+    distill.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    distill.add_argument("--run-dir", default=None, help="where to write the run (default: runs/<name>/<time>)")
+
+
+def teacher_section(teacher_exp: Any, checkpoint: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The teacher model section and observation groups of a PPO run.
+
+    Args:
+        teacher_exp: The run's ``ExperimentCfg``.
+        checkpoint: Its loaded checkpoint (``obs_spec`` names the groups the actor read, in order).
+
+    Returns:
+        ``(teacher section, teacher observation groups)``: the PPO actor's section unchanged (class, sizes,
+        normalization, distribution), and the groups the actor was trained on.
+
+    Raises:
+        StrideError: If the run is not a PPO run.
+    """
+    from stride.config.schema import RUNNER_CLASS_NAMES
+
+    runner = teacher_exp.runner
+    if RUNNER_CLASS_NAMES.get(str(runner.get("class_name", "OnPolicyRunner"))) != "OnPolicyRunner":
+        raise StrideError(
+            f"the teacher run was trained by {runner.get('class_name')!r}; expected a PPO (OnPolicyRunner) run."
+        )
+    spec = checkpoint.get("obs_spec")
+    if isinstance(spec, dict) and isinstance(spec.get("actor"), dict):
+        groups = [str(g) for g in spec["actor"]]
+    else:
+        groups = list((runner.get("obs_groups") or {}).get("actor") or ["policy"])
+    return dict(runner.get("actor") or {"class_name": "MLPModel"}), groups
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    """Run ``stride distill`` (see the module docstring).
+
+    Returns:
+        Exit code 0.
+
+    Raises:
+        StrideError: On bad input (missing run, bad config), reported by the CLI as one line.
+    """
+    from stride.cli.main import _build_env, _experiment_dict, _latest_checkpoint
+    from stride.config.io import ExperimentCfg, dump_yaml, load_experiment, preset_path
+    from stride.config.strict import build
+    from stride.runners import DistillationRunner
+    from stride.utils.checkpoint import load_checkpoint
+
+    teacher_exp = load_experiment(os.path.join(args.teacher, "experiment.yaml"))
+    teacher_checkpoint = _latest_checkpoint(args.teacher)
+    section, groups = teacher_section(teacher_exp, load_checkpoint(teacher_checkpoint))
+    args.task = args.task or teacher_exp.task
+    args.config = args.config or preset_path(f"{args.task}-distill") or preset_path("distill")
+    data = _experiment_dict(args)
+    runner_cfg = data["runner"]
+    runner_cfg["class_name"] = "DistillationRunner"
+    runner_cfg["teacher"] = section
+    obs_groups = runner_cfg.get("obs_groups") or {}
+    if not isinstance(obs_groups, dict):
+        raise StrideError(f"runner.obs_groups must be a mapping, got {obs_groups!r}.")
+    runner_cfg["obs_groups"] = {**obs_groups, "teacher": groups}
+    exp = build(ExperimentCfg, data)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    experiment = exp.runner.get("experiment_name") or f"{exp.task}-distill"
+    run_name = exp.runner.get("run_name") or ""
+    run_dir = args.run_dir or os.path.join("runs", str(experiment), f"{stamp}_{run_name}" if run_name else stamp)
+    env = _build_env(exp, args.device)
+    # the runner validates the whole config before anything is written to disk
+    runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
+    runner.load(teacher_checkpoint)
+    os.makedirs(run_dir, exist_ok=True)
+    dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
+    iterations = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
+    runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
+    student_return, teacher_return = evaluate_student_and_teacher(runner, exp, args.device)
+    out = sys.stdout
+    out.write(
+        f"\ndistilled {teacher_checkpoint} into a {exp.runner['student'].get('class_name', 'MLPModel')} student on "
+        f"{exp.task} for {iterations} iterations ({runner.total_env_steps:,} env steps)\n"
+    )
+    out.write(
+        f"deterministic evaluation over 64 episodes: student {student_return:.1f}, teacher {teacher_return:.1f}\n"
+    )
+    out.write(f"checkpoint: {os.path.join(run_dir, f'model_{runner.current_learning_iteration}.pt')}\n")
+    out.write(f"metrics:    {os.path.join(run_dir, 'metrics.jsonl')}\n")
+    out.write(f"play:       stride play {run_dir}\n")
+    return 0
+
+
+def evaluate_student_and_teacher(runner: Any, exp: Any, device: str, num_episodes: int = 64) -> tuple[float, float]:
+    """Mean deterministic returns of the student and of the teacher on the same fresh evaluation episodes.
+
+    Args:
+        runner: A ``DistillationRunner``.
+        exp: Its ``ExperimentCfg`` (for the task, env settings and seed).
+        device: Torch device.
+        num_episodes: Complete episodes per policy.
+
+    Returns:
+        ``(student return, teacher return)``.
+    """
+    from stride.cli.main import _build_env
+    from stride.runners.evaluate import evaluate_policy
+
+    seed = 10_000 + int(exp.runner.get("seed") or 1)
+    num_envs = min(64, int(exp.env.get("num_envs", 64)))
+    results = []
+    student = runner.get_inference_policy()
+    for policy in (student, runner.alg.teacher):
+        policy.reset()  # forget the training batch's recurrent state
+        env = _build_env(exp, device, num_envs=num_envs, seed=seed)
+        reset = policy.reset if getattr(policy, "is_recurrent", False) else None
+        results.append(evaluate_policy(env, policy, num_episodes=num_episodes, reset_policy=reset).mean_return)
+    return results[0], results[1]

@@ -1,0 +1,396 @@
+"""Symmetry augmentation and mirror loss (rsl_rl's ``symmetry_cfg``) as an algorithm extension.
+
+Two uses of one augmentation function ``func(env=..., obs=..., actions=...)`` that returns the originals first and
+``k − 1`` transformed copies after them along the batch dimension:
+
+- data augmentation: every mini-batch is extended with ``func``'s transformed copies; the stored log-probabilities,
+  values, returns and advantages are repeated ``k`` times to match. The stored distribution parameters are *not*
+  repeated: the algorithm measures KL (and adapts the learning rate) and the entropy on the original samples only.
+- mirror loss: ``MSE(μ(g·s), g·μ(s))`` over the transformed copies, with ``μ`` the actor's mean action and the
+  target ``g·μ(s)`` detached, so the gradient flows only through the actor's output on the transformed
+  observations (rsl_rl's choice). With augmentation on, ``μ(g·s)`` comes from the update's own forward pass.
+
+Recurrent models (which rsl_rl refuses): a mini-batch holds whole trajectories, so every trajectory gets its
+transformed twin, and a twin needs the hidden state the policy would have had on the transformed trajectory. At
+the first mini-batch of each update, before any optimizer step (so with the rollout's parameters), the extension
+replays the rollout's transformed observations through each recurrent model in step mode, resetting at the
+rollout's dones, from the transformed stream's state at the end of the previous rollout. A twin starting after a
+done starts from zeros, like its original; a twin starting at the rollout's first step starts from the replayed
+state of its env. The transformed half's recomputed log-probabilities then equal those of a direct rollout of the
+transformed trajectories (tested).
+
+The function is checked once at construction on sample batches (:mod:`stride.extensions.symmetry_check`), so a
+malformed one fails before the first env step, with its name in the message.
+
+Reference:
+    Mittal et al. "Symmetry Considerations for Learning Task Symmetric Robot Policies." ICRA 2024.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from tensordict import TensorDict
+
+from stride.config.schema import SymmetryCfg
+from stride.config.strict import build
+from stride.env.symmetry import SYMMETRY_FUNCTIONS
+from stride.extensions.base import Extension
+from stride.extensions.factory import ExtensionContext
+from stride.extensions.symmetry_check import (
+    AugmentationFunction,
+    as_tensordict,
+    check_augmentation_function,
+    function_name,
+)
+from stride.models.mlp_model import MLPModel
+from stride.storage import MiniBatch
+from stride.utils.errors import ConfigError
+from stride.utils.imports import resolve_callable
+
+__all__ = ["Symmetry", "build_symmetry", "check_augmentation_function"]
+
+_log = logging.getLogger(__name__)
+
+Hidden = Any
+"""A recurrent state: GRU tensor (L, N, H), LSTM tuple (h, c), or None (zeros)."""
+
+
+def _map(hidden: Hidden, fn: Any) -> Hidden:
+    if hidden is None:
+        return None
+    if isinstance(hidden, tuple):
+        return tuple(fn(h) for h in hidden)
+    return fn(hidden)
+
+
+def _cat(states: list[Hidden]) -> Hidden:
+    """Concatenate recurrent states along the batch dimension (dim 1)."""
+    if isinstance(states[0], tuple):
+        return tuple(torch.cat([s[i] for s in states], dim=1) for i in range(len(states[0])))
+    return torch.cat(states, dim=1)
+
+
+def _install(model: MLPModel, hidden: Hidden) -> None:
+    """Set a model's recurrent state (None: forget it, so the next step starts from zeros)."""
+    if hidden is None:
+        model.reset()
+    else:
+        model.reset(hidden_state=hidden)
+
+
+def _stack_copies(x: torch.Tensor, copies: int, steps: int) -> torch.Tensor:
+    """``func`` output of a flattened (T·C, ...) input, (k·T·C, ...), as the sequence layout (T, k·C, ...)."""
+    per_copy = x.unflatten(0, (copies, steps, -1))  # (k, T, C, ...)
+    return per_copy.movedim(0, 1).flatten(1, 2)
+
+
+class Symmetry(Extension):
+    """Mirror augmentation of mini-batches and the mirror loss, for feed-forward and recurrent models.
+
+    Args:
+        cfg: The ``symmetry_cfg`` section.
+        func: The resolved augmentation function (already checked).
+        env: Passed to ``func`` as ``env=`` (Isaac Lab functions read the env's observation layout from it).
+        actor: The policy model; its distribution gives the mean action.
+        name: Name of ``func`` for messages.
+        copies: Samples per original in ``func``'s output, k (originals included).
+        critic: The value model (its recurrent state is replayed too when it is recurrent).
+        storage: The algorithm's rollout storage (needed with recurrent models).
+        device: Where the logged statistics accumulate.
+    """
+
+    name = "symmetry"
+
+    def __init__(
+        self,
+        cfg: SymmetryCfg,
+        func: AugmentationFunction,
+        env: Any,
+        actor: MLPModel,
+        name: str,
+        copies: int = 2,
+        critic: MLPModel | None = None,
+        storage: Any = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        distribution = actor.distribution
+        if distribution is None:
+            raise ConfigError("symmetry_cfg needs an actor with a distribution (actor.distribution_cfg).")
+        self.cfg = cfg
+        self.func = func
+        self.env = env
+        self.actor = actor
+        self.critic = critic
+        self.distribution = distribution
+        self.func_name = name
+        self.copies = copies
+        self.storage = storage
+        self._models = {"actor": actor, "critic": critic}
+        self._recurrent = [key for key, model in self._models.items() if model is not None and model.is_recurrent]
+        if self._recurrent and storage is None:
+            raise ConfigError("symmetry_cfg with recurrent models needs the rollout storage (use PPO.construct).")
+        # per recurrent model and transformed copy: the transformed stream's state at this rollout's start and end
+        self._start: dict[str, list[Hidden]] = {key: [None] * (copies - 1) for key in self._recurrent}
+        self._carry: dict[str, list[Hidden]] = {key: [None] * (copies - 1) for key in self._recurrent}
+        self._replayed = False
+        self._last = torch.zeros((), device=device)
+        self._sum = torch.zeros((), device=device)
+        self._count = torch.zeros((), device=device)
+        self._mean = torch.full((), float("nan"), device=device)
+
+    # ------------------------------------------------------------------------------------------------- hooks
+    def augment_batch(self, batch: MiniBatch) -> MiniBatch:
+        """Append ``func``'s transformed copies to observations and actions; repeat the other rollout tensors.
+
+        Raises:
+            ConfigError: If ``func`` returns batches that are not the same multiple (>= 2) of the input batch.
+        """
+        if self._recurrent and not self._replayed:
+            self._replay()
+        if not self.cfg.use_data_augmentation:
+            return batch
+        if batch.masks is not None:
+            return self._augment_sequences(batch)
+        size = batch.actions.shape[0]
+        obs, actions = self.func(env=self.env, obs=batch.observations, actions=batch.actions)
+        copies = self._num_copies(obs, actions, size)
+        obs = as_tensordict(obs, copies * size)
+        # the stored tensors of sample i describe every transformed copy of i: repeat them k times
+        return dataclasses.replace(
+            batch,
+            observations=obs,
+            actions=actions,
+            old_log_prob=batch.old_log_prob.repeat(copies),
+            old_values=batch.old_values.repeat(copies),
+            returns=batch.returns.repeat(copies),
+            advantages=batch.advantages.repeat(copies),
+        )
+
+    def extra_loss(self, batch: MiniBatch, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """The weighted mirror loss ``{"mirror": c · MSE}`` when ``use_mirror_loss``; always measures the MSE."""
+        params: tuple[torch.Tensor, ...] = outputs["dist_params"]
+        # samples lie along dim 0 (feed-forward) or dim 1 (recurrent: (T, M, ...))
+        axis = batch.old_log_prob.dim() - 1
+        num_original = int(outputs.get("original_batch_size", batch.old_dist_params[0].shape[axis]))
+        train = self.cfg.use_mirror_loss
+        with torch.set_grad_enabled(train and torch.is_grad_enabled()):
+            if self.cfg.use_data_augmentation:
+                # μ(g·s) for every transformed copy, from the update's own forward pass
+                mean = self.distribution.mode(params)
+                transformed_mean = mean.narrow(axis, num_original, mean.shape[axis] - num_original)
+            else:
+                transformed_mean = self._transformed_mean(batch)
+            # target g·μ(s): the transformed mean actions of the originals, detached
+            original_mean = self.distribution.mode(tuple(p.narrow(axis, 0, num_original) for p in params)).detach()
+            target = self._transformed_actions(original_mean, axis)
+            # MSE = mean over copies, samples and action components of (μ(g·s) − g·μ(s))²
+            mse = torch.nn.functional.mse_loss(transformed_mean, target.detach())
+        self._last = mse.detach()
+        if not train:
+            return {}
+        return {"mirror": self.cfg.mirror_loss_coeff * mse}
+
+    def after_optimizer_step(self, skipped: torch.Tensor) -> None:
+        """Count the mini-batch's MSE unless the algorithm skipped its step."""
+        applied = (~skipped).to(self._last.dtype)
+        self._sum += applied * self._last
+        self._count += applied
+
+    def after_update(self, storage: Any) -> None:
+        """Close the iteration: the mean MSE over applied mini-batches becomes this iteration's statistic."""
+        self._mean = self._sum / self._count.clamp(min=1.0)
+        self._sum = torch.zeros_like(self._sum)
+        self._count = torch.zeros_like(self._count)
+        self._replayed = False
+
+    def stats(self) -> dict[str, torch.Tensor | float]:
+        """``Loss/symmetry``: the unweighted mirror MSE, averaged over the iteration's mini-batches (as rsl_rl)."""
+        return {"Loss/symmetry": self._mean}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Recurrent models: the transformed streams' states the next rollout continues from (exact resume)."""
+        if not self._recurrent:
+            return {}
+        return {"carry": {key: [_map(h, torch.Tensor.clone) for h in states] for key, states in self._carry.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        carry = state.get("carry")
+        if not self._recurrent or carry is None:
+            return
+        for key in self._recurrent:
+            self._carry[key] = [_map(h, torch.Tensor.clone) if h is not None else None for h in carry[key]]
+
+    # -------------------------------------------------------------------------------------- transformations
+    def _transformed_actions(self, actions: torch.Tensor, axis: int) -> torch.Tensor:
+        """The k − 1 transformed copies of ``actions``: (B, A) → ((k−1)·B, A); (T, M, A) → (T, (k−1)·M, A)."""
+        if axis == 0:
+            return self.func(env=self.env, obs=None, actions=actions)[1][actions.shape[0] :]
+        steps, cols = actions.shape[:2]
+        flat = self.func(env=self.env, obs=None, actions=actions.flatten(0, 1))[1]
+        return _stack_copies(flat, self.copies, steps)[:, cols:]
+
+    def _transformed_obs(self, obs: TensorDict) -> TensorDict:
+        """The k − 1 transformed copies of a (T, B) observation TensorDict, as (T, (k−1)·B)."""
+        steps, cols = obs.batch_size[0], obs.batch_size[1]
+        out = self.func(env=self.env, obs=obs.reshape(steps * cols), actions=None)[0]
+        flat = as_tensordict(out, self.copies * steps * cols)
+        return TensorDict(
+            {key: _stack_copies(flat[key], self.copies, steps)[:, cols:] for key in list(flat.keys())},
+            batch_size=[steps, (self.copies - 1) * cols],
+            device=obs.device,
+        )
+
+    def _transformed_mean(self, batch: MiniBatch) -> torch.Tensor:
+        """μ(g·s) from an extra actor forward on the transformed observations only (mirror loss alone)."""
+        if batch.masks is None:
+            size = batch.actions.shape[0]
+            obs = self.func(env=self.env, obs=batch.observations, actions=None)[0]
+            return self.distribution.mode(self.actor.distribution_params(obs[size:]))
+        masks = batch.masks.repeat(1, self.copies - 1)
+        hidden = _cat(self._start_states("actor", batch)) if "actor" in self._recurrent else None
+        params = self.actor.distribution_params(self._transformed_obs(batch.observations), masks, hidden)
+        return self.distribution.mode(params)
+
+    def _augment_sequences(self, batch: MiniBatch) -> MiniBatch:
+        """Recurrent mini-batch: each trajectory's transformed twins appended along dim 1, with their own states."""
+        k = self.copies
+        transformed = self._transformed_obs(batch.observations)
+        obs = TensorDict(
+            {key: torch.cat((batch.observations[key], transformed[key]), dim=1) for key in list(transformed.keys())},
+            batch_size=[batch.observations.batch_size[0], k * batch.observations.batch_size[1]],
+            device=batch.observations.device,
+        )
+        actions = torch.cat((batch.actions, self._transformed_actions(batch.actions, axis=1)), dim=1)
+        assert batch.masks is not None and batch.hidden_states is not None  # recurrent batches carry both
+        hidden = tuple(
+            None if original is None else _cat([original, *self._start_states(key, batch)])
+            for key, original in zip(("actor", "critic"), batch.hidden_states, strict=True)
+        )
+        return dataclasses.replace(
+            batch,
+            observations=obs,
+            actions=actions,
+            old_log_prob=batch.old_log_prob.repeat(1, k),
+            old_values=batch.old_values.repeat(1, k),
+            returns=batch.returns.repeat(1, k),
+            advantages=batch.advantages.repeat(1, k),
+            masks=batch.masks.repeat(1, k),
+            hidden_states=hidden,
+        )
+
+    # ---------------------------------------------------------------------------------------- recurrent state
+    @torch.no_grad()
+    def _replay(self) -> None:
+        """Run the rollout's transformed observations through each recurrent model, as the rollout ran the originals.
+
+        Called at the first mini-batch of an update, before any optimizer step: the parameters and normalizer
+        statistics are still those the rollout acted with.
+        """
+        storage = self.storage
+        num_steps, num_envs = storage.num_steps, storage.num_envs
+        obs = TensorDict(dict(storage.obs), batch_size=[num_steps, num_envs], device=storage.device)
+        transformed = self._transformed_obs(obs)  # (T, (k−1)·N)
+        for key in self._recurrent:
+            model = self._models[key]
+            assert model is not None
+            live = model.get_hidden_state()
+            self._start[key] = list(self._carry[key])
+            for j in range(self.copies - 1):
+                _install(model, self._start[key][j])
+                for t in range(num_steps):
+                    model.latent(transformed[t, j * num_envs : (j + 1) * num_envs])
+                    model.reset(storage.dones[t])
+                self._carry[key][j] = model.get_hidden_state()
+            # put the live rollout state back exactly as it was
+            _install(model, live)
+        self._replayed = True
+
+    def _start_states(self, key: str, batch: MiniBatch) -> list[Hidden]:
+        """Initial states of the transformed twins of the batch's trajectories, one (L, B_traj, H) state per copy.
+
+        A trajectory that starts after a done starts from zeros; one that starts at the rollout's first step starts
+        from its env's transformed-stream state at the rollout start.
+        """
+        assert batch.hidden_states is not None and batch.trajectory_starts is not None
+        original = batch.hidden_states[0 if key == "actor" else 1]
+        starts = batch.trajectory_starts
+        env = torch.div(starts, self.storage.num_steps, rounding_mode="floor")
+        at_rollout_start = (starts % self.storage.num_steps == 0).view(1, -1, 1)
+        states: list[Hidden] = []
+        for j in range(self.copies - 1):
+            state = self._start[key][j]
+            if state is None:
+                states.append(_map(original, torch.zeros_like))
+                continue
+            # h_twin = h_start[:, env] at the rollout's first step, 0 after a done
+            states.append(_map(state, lambda h: torch.where(at_rollout_start, h.index_select(1, env), 0.0)))
+        return states
+
+    # ----------------------------------------------------------------------------------------------- helpers
+    def _num_copies(self, obs: Any, actions: Any, size: int) -> int:
+        sizes = {str(key): value.shape[0] for key, value in obs.items()} if isinstance(obs, Mapping) else {}
+        sizes["actions"] = actions.shape[0] if isinstance(actions, torch.Tensor) else -1
+        total = sizes["actions"]
+        if total != self.copies * size or any(s != total for s in sizes.values()):
+            raise ConfigError(
+                f"symmetry_cfg.data_augmentation_func {self.func_name} returned batch sizes {sizes} for a mini-batch "
+                f"of {size}; expected {self.copies}·{size} as at construction (originals first, then the copies). "
+                "Fix: concatenate the original and transformed samples along dimension 0."
+            )
+        return self.copies
+
+
+# ------------------------------------------------------------------------------------------------- builder
+def _sample_batch(obs: Mapping[str, torch.Tensor], num_actions: int, size: int) -> tuple[TensorDict, torch.Tensor]:
+    """``size`` rows drawn from ``obs`` with random actions, from a private generator (global RNG untouched)."""
+    items = {str(key): value for key, value in obs.items()}
+    num_envs = next(iter(items.values())).shape[0]
+    device = next(iter(items.values())).device
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randint(num_envs, (size,), generator=generator).to(device)
+    sample = TensorDict({k: v.index_select(0, rows) for k, v in items.items()}, batch_size=[size], device=device)
+    actions = torch.randn(size, num_actions, generator=generator).to(device)
+    return sample, actions
+
+
+def build_symmetry(section: Mapping[str, Any], context: ExtensionContext, path: str) -> Symmetry:
+    """Build the :class:`Symmetry` extension from ``algorithm.symmetry_cfg`` (not modified).
+
+    The function is resolved (callable, ``"module:function"`` or a built-in name) and checked with
+    :func:`check_augmentation_function` on two sample batches: the env's observations, and a batch of another size
+    (catching functions that assume ``num_envs`` rows).
+
+    Raises:
+        ConfigError: On an invalid key or value, or a malformed function (named in the message).
+    """
+    cfg = build(SymmetryCfg, section, path)
+    func_path = f"{path}.data_augmentation_func"
+    func = resolve_callable(cfg.data_augmentation_func, SYMMETRY_FUNCTIONS, func_path)
+    name = cfg.data_augmentation_func if isinstance(cfg.data_augmentation_func, str) else function_name(func)
+    actor, critic = context.actor, context.critic
+    if not isinstance(actor, MLPModel) or not (critic is None or isinstance(critic, MLPModel)):
+        raise ConfigError(f"'{path}' needs actor and critic derived from stride.models.MLPModel.")
+    recurrent = actor.is_recurrent or (critic is not None and critic.is_recurrent)
+    copies = 0
+    for size in (context.num_envs, 2 * context.num_envs + 1):
+        sample_obs, sample_actions = _sample_batch(context.obs, actor.output_dim, size)
+        copies = check_augmentation_function(
+            func,
+            context.env,
+            sample_obs,
+            sample_actions,
+            joint_call=cfg.use_data_augmentation and not recurrent,
+            # sequences, and the mirror loss without augmentation, transform observations alone
+            obs_only_call=recurrent or not cfg.use_data_augmentation,
+            name=name,
+            path=func_path,
+        )
+    if not (cfg.use_data_augmentation or cfg.use_mirror_loss):
+        _log.info("symmetry_cfg: augmentation and mirror loss are off; the mirror loss is only logged.")
+    return Symmetry(cfg, func, context.env, actor, name, copies, critic, context.storage, context.device)
