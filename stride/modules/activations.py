@@ -44,7 +44,7 @@ class _ELUFunction(torch.autograd.Function):
 class ELU(nn.Module):
     """ELU (α = 1) computed faster than ``torch.nn.ELU`` on CPU for large batches, with the same values.
 
-    On other devices, and for small tensors, it is ``torch.nn.functional.elu``.
+    On other devices, for small tensors, and without autograd (the rollout), it is ``torch.nn.functional.elu``.
 
     torch's kernel evaluates ``expm1`` with a slow accurate routine and its backward re-evaluates it from the
     input. Here the forward is ``max(x, exp(min(x, 0)) − 1)`` (four cheap vectorized passes) and the backward
@@ -66,8 +66,12 @@ class ELU(nn.Module):
             return torch.nn.functional.elu(x)
         if x.requires_grad and torch.is_grad_enabled():
             return _ELUFunction.apply(x)  # type: ignore[no-any-return]
-        # the same operations as _elu_forward, out of place (export-friendly)
-        return torch.maximum(torch.exp(torch.clamp(x, max=0.0)) - 1.0, x)
+        if torch.jit.is_tracing():
+            # the same operations as _elu_forward, out of place (export-friendly)
+            return torch.maximum(torch.exp(torch.clamp(x, max=0.0)) - 1.0, x)
+        # without autograd (the rollout) torch's single-pass kernel is as fast on MLP activations (±15 %) and 2×
+        # faster on CNN feature maps (measured with benchmarks/compare_rsl_rl_cnn.py)
+        return torch.nn.functional.elu(x)
 
 
 ActivationName = Literal[
