@@ -106,7 +106,10 @@ def observation_spec(obs: Mapping[str, torch.Tensor], models: Mapping[str, nn.Mo
         ``{model name: {group: per-env shape}}``.
     """
     return {
-        name: {str(g): [int(s) for s in obs[g].shape[1:]] for g in getattr(model, "obs_groups", [])}
+        name: {
+            str(g): [int(s) for s in obs[g].shape[1:]]
+            for g in [*getattr(model, "obs_groups", []), *getattr(model, "image_groups", [])]
+        }
         for name, model in models.items()
     }
 
