@@ -109,6 +109,9 @@ class TestEnvGuard:
             assert storage.step == at_step  # the bad step was never written
 
 
+# Slow tier: a timing bound fails on a shared machine whenever other jobs land on one of the two measurements
+# (seen in CI runs while other processes ran); benchmarks/guard_cost.py gives the figure on a quiet machine.
+@pytest.mark.slow
 class TestGuardCost:
     """The guard costs little: rollout steps per CPU-second with the check on vs off (CPU, 4,096 envs)."""
 
