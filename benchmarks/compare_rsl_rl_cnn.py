@@ -76,37 +76,12 @@ def make_train_cfg(
         "global_pool": "none",
         "flatten": True,
     }
-    model = {"class_name": "CNNModel", "hidden_dims": list(hidden), "activation": "elu", "obs_normalization": False}
-    return {
-        "seed": seed,
-        "num_steps_per_env": steps,
-        "save_interval": 50,
-        "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
-        "algorithm": {
-            "class_name": "PPO",
-            "optimizer": "adam",
-            "learning_rate": 1e-3,
-            "num_learning_epochs": 5,
-            "num_mini_batches": 4,
-            "schedule": "adaptive",
-            "desired_kl": 0.01,
-            "clip_param": 0.2,
-            "value_loss_coef": 1.0,
-            "use_clipped_value_loss": True,
-            "entropy_coef": 0.005,
-            "gamma": 0.99,
-            "lam": 0.95,
-            "max_grad_norm": 1.0,
-            "normalize_advantage_per_mini_batch": False,
-            "share_cnn_encoders": share_cnn_encoders,
-        },
-        "actor": {
-            **model,
-            "cnn_cfg": dict(cnn_cfg),
-            "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": 1.0},
-        },
-        "critic": {**model, "cnn_cfg": dict(cnn_cfg)},
-    }
+    # the MLP comparison's config (every PPO value spelled out), with CNN models for actor and critic
+    cfg = harness.make_train_cfg(steps, hidden, seed)
+    cfg["algorithm"]["share_cnn_encoders"] = share_cnn_encoders
+    for section in ("actor", "critic"):
+        cfg[section].update(class_name="CNNModel", cnn_cfg=dict(cnn_cfg))
+    return cfg
 
 
 def _train_cfg(args: argparse.Namespace) -> dict[str, Any]:

@@ -20,14 +20,15 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from stride.algorithms.ppo import load_optimizer_state, make_optimizer
 from stride.config.schema import DistillationCfg
 from stride.config.strict import build
 from stride.models.mlp_model import MLPModel, Observations
 from stride.models.registry import build_model
+from stride.modules.rnn import clone_hidden
 from stride.storage import DistillationStorage
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.obs_groups import resolve_obs_groups
+from stride.utils.optim import load_optimizer_state, make_optimizer, step_unless
 from stride.utils.state_match import mismatch_error, optimizer_state_mismatches, state_dict_mismatches
 
 __all__ = ["Distillation", "behavior_loss", "beta_value"]
@@ -113,8 +114,6 @@ class Distillation:
         if not params:
             raise ConfigError("student: the model has no trainable parameters to distill into.")
         self.optimizer = make_optimizer(cfg.optimizer, params, self._lr)
-        # fused optimizers skip a step on the device when `found_inf` is 1 (no host sync, state untouched)
-        self._skips_on_device = cfg.optimizer in ("adam", "adamw", "sgd")
         self.num_updates = 0
         """Iterations learned so far: the position of the β schedule (saved in checkpoints)."""
         self.num_skipped_updates = 0
@@ -226,14 +225,14 @@ class Distillation:
         num_steps = st.step
         window = cfg.gradient_length
         # a normal (not inference-mode) copy of the rollout's initial state, so autograd can start from it
-        start = _clone_state(self._start_state)
+        start = clone_hidden(self._start_state)
         loss_sum = torch.zeros((), device=self.device)
         applied_steps = torch.zeros((), device=self.device)
         flags: list[torch.Tensor] = []
         for _ in range(cfg.num_learning_epochs):
             # every epoch replays the rollout from the state the student started it in
             if start is not None:
-                self.student.reset(hidden_state=_clone_state(start))
+                self.student.reset(hidden_state=clone_hidden(start))
             else:
                 self.student.reset()
             for t0 in range(0, num_steps, window):
@@ -292,12 +291,7 @@ class Distillation:
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm is not None else float("inf")
         grad_norm = nn.utils.clip_grad_norm_(self.student.parameters(), max_norm, foreach=True)
         bad = ~torch.isfinite(torch.stack([loss.detach(), grad_norm]))
-        skipped = bad.any()
-        if self._skips_on_device:
-            self.optimizer.found_inf = skipped.to(torch.float32)  # type: ignore[attr-defined]
-            self.optimizer.step()
-        elif not bool(skipped):
-            self.optimizer.step()
+        step_unless(self.optimizer, bad.any())
         return bad
 
     # --------------------------------------------------------------------------------------------- modes, I/O
@@ -324,8 +318,8 @@ class Distillation:
             "learning_rate": self.learning_rate,
             "distillation_state": {
                 "num_updates": self.num_updates,
-                "student_hidden_state": _clone_state(self.student.get_hidden_state()),
-                "teacher_hidden_state": _clone_state(self.teacher.get_hidden_state()),
+                "student_hidden_state": clone_hidden(self.student.get_hidden_state()),
+                "teacher_hidden_state": clone_hidden(self.teacher.get_hidden_state()),
             },
         }
 
@@ -367,24 +361,9 @@ class Distillation:
             for key, model in (("student_hidden_state", self.student), ("teacher_hidden_state", self.teacher)):
                 hidden = extra.get(key)
                 if hidden is not None:
-                    model.reset(hidden_state=_to_device(hidden, self.device))
+                    model.reset(hidden_state=clone_hidden(hidden, self.device))
                 else:
                     model.reset()
-
-
-def _clone_state(hidden: Any) -> Any:
-    """A detached copy of a hidden state (tensor, tuple of tensors or None)."""
-    if hidden is None:
-        return None
-    if isinstance(hidden, tuple):
-        return tuple(h.detach().clone() for h in hidden)
-    return hidden.detach().clone()
-
-
-def _to_device(hidden: Any, device: torch.device) -> Any:
-    if isinstance(hidden, tuple):
-        return tuple(h.to(device) for h in hidden)
-    return hidden.to(device)
 
 
 def _hidden_state_mismatches(extra: Mapping[str, Any], num_envs: int) -> list[str]:

@@ -23,10 +23,12 @@ from stride.extensions.factory import ExtensionContext, build_extensions
 from stride.models.mlp_model import MLPModel, Observations
 from stride.models.registry import MODEL_CLASSES, build_model
 from stride.modules import Distribution, ValueNormalizer
+from stride.modules.rnn import clone_hidden, hidden_batch_size
 from stride.storage import MiniBatch, RolloutStorage
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.imports import resolve_callable
 from stride.utils.obs_groups import resolve_obs_groups
+from stride.utils.optim import load_optimizer_state, make_optimizer, step_unless
 from stride.utils.state_match import (
     extension_state_mismatches,
     mismatch_error,
@@ -39,48 +41,6 @@ __all__ = ["PPO", "load_optimizer_state", "make_optimizer"]
 
 _LOSS_KEYS = ("value", "surrogate", "entropy", "kl")
 _CHECKED_TERMS = ("surrogate loss", "value loss", "entropy", "actor gradient norm", "critic gradient norm")
-
-
-def make_optimizer(name: str, params: Sequence[nn.Parameter], learning_rate: torch.Tensor) -> torch.optim.Optimizer:
-    """Build the optimizer with a tensor learning rate, so the adaptive schedule never syncs with the host.
-
-    Adam, AdamW and SGD use torch's fused kernels (faster on CPU and GPU); RMSprop uses the single-tensor path.
-
-    Raises:
-        ConfigError: For an unknown optimizer name.
-    """
-    params = list(params)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=learning_rate, fused=True)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=learning_rate, fused=True)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=learning_rate, fused=True)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=learning_rate, foreach=False)
-    raise ConfigError(f"algorithm.optimizer must be one of adam, adamw, sgd, rmsprop; got {name!r}.")
-
-
-def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any], learning_rate: torch.Tensor) -> None:
-    """Load a saved optimizer state, keeping this optimizer's implementation and its shared tensor learning rate.
-
-    Args:
-        optimizer: An optimizer from :func:`make_optimizer`.
-        state: Its saved ``state_dict()`` (already checked against the parameters).
-        learning_rate: The 0-d tensor every parameter group uses as ``lr``; the saved rate is copied into it.
-    """
-    # torch takes fused/foreach/... from the saved groups; keep this optimizer's own (fast) implementation
-    flags = [
-        {k: g[k] for k in ("fused", "foreach", "capturable", "differentiable") if k in g}
-        for g in optimizer.param_groups
-    ]
-    optimizer.load_state_dict(state)
-    for group, own in zip(optimizer.param_groups, flags, strict=True):
-        group.update(own)
-    # keep the tensor learning rate shared between the schedule and the optimizer
-    learning_rate.copy_(torch.as_tensor(optimizer.param_groups[0]["lr"], dtype=torch.float32))
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate
 
 
 def _shared_encoders(actor: nn.Module, critic_section: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,8 +115,6 @@ class PPO:
         self._lr = torch.tensor(cfg.learning_rate, dtype=torch.float32, device=self.device)
         self.optimizer = make_optimizer(cfg.optimizer, self._trainable_parameters(), self._lr)
         self._loss_sums = torch.zeros(len(_LOSS_KEYS), device=self.device)
-        # fused optimizers skip a step on the device when `found_inf` is 1 (no host sync, state untouched)
-        self._skips_on_device = cfg.optimizer in ("adam", "adamw", "sgd")
         self.num_skipped_updates = 0
 
     # ------------------------------------------------------------------------------------------ construction
@@ -425,11 +383,7 @@ class PPO:
         checked = torch.stack([surrogate.detach(), value_loss.detach(), entropy.detach(), actor_norm, critic_norm])
         bad = ~torch.isfinite(checked)
         skipped = bad.any()
-        if self._skips_on_device:
-            self.optimizer.found_inf = skipped.to(torch.float32)  # type: ignore[attr-defined]
-            self.optimizer.step()
-        elif not bool(skipped):
-            self.optimizer.step()
+        step_unless(self.optimizer, skipped)
         for ext in self.extensions:
             ext.after_optimizer_step(skipped)
         return torch.stack([value_loss, surrogate, entropy, kl]).detach(), bad, ext_losses
@@ -478,8 +432,8 @@ class PPO:
         if self.is_recurrent:
             # the states the next rollout continues from: needed for a bit-exact resume
             state["recurrent_state"] = {
-                "actor": _clone_hidden(self.actor.get_hidden_state()),
-                "critic": _clone_hidden(self.critic.get_hidden_state()),
+                "actor": clone_hidden(self.actor.get_hidden_state()),
+                "critic": clone_hidden(self.critic.get_hidden_state()),
             }
         return state
 
@@ -544,25 +498,10 @@ class PPO:
             # restored only for the same number of envs (a policy played on another batch starts from zeros)
             for name, model in (("actor", self.actor), ("critic", self.critic)):
                 hidden = recurrent_state.get(name)
-                if model.is_recurrent and _hidden_batch(hidden) == self.storage.num_envs:
-                    model.reset(hidden_state=_clone_hidden(hidden, self.device))
+                if model.is_recurrent and hidden_batch_size(hidden) == self.storage.num_envs:
+                    model.reset(hidden_state=clone_hidden(hidden, self.device))
         if parts["extensions"]:
             saved = state.get("extensions", {})
             for ext in self.extensions:
                 if ext.name in saved:
                     ext.load_state_dict(saved[ext.name])
-
-
-def _hidden_batch(hidden: Any) -> int | None:
-    """Number of envs a stored recurrent state holds (None when there is none)."""
-    first = hidden[0] if isinstance(hidden, (tuple, list)) else hidden
-    return int(first.shape[1]) if isinstance(first, torch.Tensor) and first.dim() == 3 else None
-
-
-def _clone_hidden(hidden: Any, device: torch.device | None = None) -> Any:
-    """A detached copy of a recurrent state (tuple for LSTM), optionally moved."""
-    if hidden is None:
-        return None
-    if isinstance(hidden, (tuple, list)):
-        return tuple(h.detach().clone().to(device or h.device) for h in hidden)
-    return hidden.detach().clone().to(device or hidden.device)

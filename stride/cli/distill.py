@@ -147,8 +147,7 @@ def evaluate_student_and_teacher(runner: Any, exp: Any, device: str, num_episode
     results = []
     student = runner.get_inference_policy()
     for policy in (student, runner.alg.teacher):
-        policy.reset()  # forget the training batch's recurrent state
+        # evaluate_policy resets a recurrent policy before the first step and on every done
         env = _build_env(exp, device, num_envs=num_envs, seed=seed)
-        reset = policy.reset if getattr(policy, "is_recurrent", False) else None
-        results.append(evaluate_policy(env, policy, num_episodes=num_episodes, reset_policy=reset).mean_return)
+        results.append(evaluate_policy(env, policy, num_episodes=num_episodes).mean_return)
     return results[0], results[1]

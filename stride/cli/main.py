@@ -193,8 +193,8 @@ def _play(args: argparse.Namespace) -> int:
     runner = runner_cls(env, exp.runner, log_dir=None, device=args.device)
     runner.load(checkpoint, load_cfg={"optimizer": False, "iteration": False, "rng": False, "env": False})
     policy = runner.get_inference_policy()
-    reset = getattr(policy, "reset", None) if getattr(policy, "is_recurrent", False) else None
-    result = evaluate_policy(env, policy, num_episodes=args.episodes, reset_policy=reset)
+    # a recurrent policy is reset before the first step and on every done by evaluate_policy
+    result = evaluate_policy(env, policy, num_episodes=args.episodes)
     sys.stdout.write(
         f"{exp.task}: return {result.mean_return:.2f} ± {result.std_return:.2f}, "
         f"length {result.mean_length:.1f} ± {result.std_length:.1f} over {result.num_episodes} episodes "

@@ -30,6 +30,7 @@ from stride.modules.mlp import MLP
 from stride.modules.normalization import EmpiricalNormalization
 from stride.utils.errors import ConfigError
 from stride.utils.obs_groups import resolve_obs_groups
+from stride.utils.optim import load_optimizer_state, step_unless
 from stride.utils.state_match import mismatch_error, optimizer_state_mismatches, state_dict_mismatches
 
 if TYPE_CHECKING:
@@ -227,10 +228,7 @@ class RandomNetworkDistillation(Extension):
         """Step the predictor's optimizer on the device, unless skipped or the RND loss is not finite."""
         if self._loss is None:
             return
-        skip = skipped.to(self.device) | ~torch.isfinite(self._loss.detach())
-        # fused Adam leaves parameters and moments untouched when found_inf is 1, without a host sync
-        self.optimizer.found_inf = skip.to(torch.float32)  # type: ignore[attr-defined]
-        self.optimizer.step()
+        step_unless(self.optimizer, skipped.to(self.device) | ~torch.isfinite(self._loss.detach()))
         self._loss = None
 
     @torch.no_grad()
@@ -307,11 +305,7 @@ class RandomNetworkDistillation(Extension):
         returns = state.get("discounted_return")
         self.networks.load_state_dict(tensors)
         if "optimizer" in state:
-            # torch takes fused/foreach from the saved groups; keep this optimizer's own implementation
-            own = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in self.optimizer.param_groups]
-            self.optimizer.load_state_dict(state["optimizer"])
-            for group, flags in zip(self.optimizer.param_groups, own, strict=True):
-                group.update(flags)
+            load_optimizer_state(self.optimizer, state["optimizer"])
         self.step = step
         self.weight = scheduled_weight(step, self.initial_weight, self.cfg.weight_schedule)
         if returns is not None:

@@ -48,7 +48,9 @@ from stride.extensions.symmetry_check import (
     function_name,
 )
 from stride.models.mlp_model import MLPModel
+from stride.modules.rnn import HiddenState, cat_hidden, map_hidden
 from stride.storage import MiniBatch
+from stride.storage.rollout_storage import Hidden
 from stride.utils.errors import ConfigError
 from stride.utils.imports import resolve_callable
 
@@ -56,26 +58,22 @@ __all__ = ["Symmetry", "build_symmetry", "check_augmentation_function"]
 
 _log = logging.getLogger(__name__)
 
-Hidden = Any
-"""A recurrent state: GRU tensor (L, N, H), LSTM tuple (h, c), or None (zeros)."""
+
+def _recurrent_batch(batch: MiniBatch) -> tuple[torch.Tensor, tuple[Hidden, Hidden], torch.Tensor]:
+    """The masks, start states and trajectory starts a recurrent mini-batch carries.
+
+    Raises:
+        ConfigError: If the batch lacks them (it did not come from the recurrent mini-batch generator).
+    """
+    if batch.masks is None or batch.hidden_states is None or batch.trajectory_starts is None:
+        raise ConfigError(
+            "symmetry with a recurrent model needs mini-batches from RolloutStorage.recurrent_mini_batch_generator "
+            "(masks, hidden_states and trajectory_starts); this batch lacks them."
+        )
+    return batch.masks, batch.hidden_states, batch.trajectory_starts
 
 
-def _map(hidden: Hidden, fn: Any) -> Hidden:
-    if hidden is None:
-        return None
-    if isinstance(hidden, tuple):
-        return tuple(fn(h) for h in hidden)
-    return fn(hidden)
-
-
-def _cat(states: list[Hidden]) -> Hidden:
-    """Concatenate recurrent states along the batch dimension (dim 1)."""
-    if isinstance(states[0], tuple):
-        return tuple(torch.cat([s[i] for s in states], dim=1) for i in range(len(states[0])))
-    return torch.cat(states, dim=1)
-
-
-def _install(model: MLPModel, hidden: Hidden) -> None:
+def _install(model: MLPModel, hidden: HiddenState) -> None:
     """Set a model's recurrent state (None: forget it, so the next step starts from zeros)."""
     if hidden is None:
         model.reset()
@@ -131,12 +129,15 @@ class Symmetry(Extension):
         self.copies = copies
         self.storage = storage
         self._models = {"actor": actor, "critic": critic}
-        self._recurrent = [key for key, model in self._models.items() if model is not None and model.is_recurrent]
+        # the recurrent models, by key: their transformed-stream states are replayed and carried
+        self._recurrent: dict[str, MLPModel] = {
+            key: model for key, model in self._models.items() if model is not None and model.is_recurrent
+        }
         if self._recurrent and storage is None:
             raise ConfigError("symmetry_cfg with recurrent models needs the rollout storage (use PPO.construct).")
         # per recurrent model and transformed copy: the transformed stream's state at this rollout's start and end
-        self._start: dict[str, list[Hidden]] = {key: [None] * (copies - 1) for key in self._recurrent}
-        self._carry: dict[str, list[Hidden]] = {key: [None] * (copies - 1) for key in self._recurrent}
+        self._start: dict[str, list[HiddenState]] = {key: [None] * (copies - 1) for key in self._recurrent}
+        self._carry: dict[str, list[HiddenState]] = {key: [None] * (copies - 1) for key in self._recurrent}
         self._replayed = False
         self._last = torch.zeros((), device=device)
         self._sum = torch.zeros((), device=device)
@@ -216,7 +217,9 @@ class Symmetry(Extension):
         """Recurrent models: the transformed streams' states the next rollout continues from (exact resume)."""
         if not self._recurrent:
             return {}
-        return {"carry": {key: [_map(h, torch.Tensor.clone) for h in states] for key, states in self._carry.items()}}
+        return {
+            "carry": {key: [map_hidden(h, torch.Tensor.clone) for h in states] for key, states in self._carry.items()}
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
@@ -224,7 +227,7 @@ class Symmetry(Extension):
         if not self._recurrent or carry is None:
             return
         for key in self._recurrent:
-            self._carry[key] = [_map(h, torch.Tensor.clone) if h is not None else None for h in carry[key]]
+            self._carry[key] = [map_hidden(h, torch.Tensor.clone) if h is not None else None for h in carry[key]]
 
     # -------------------------------------------------------------------------------------- transformations
     def _transformed_actions(self, actions: torch.Tensor, axis: int) -> torch.Tensor:
@@ -253,7 +256,7 @@ class Symmetry(Extension):
             obs = self.func(env=self.env, obs=batch.observations, actions=None)[0]
             return self.distribution.mode(self.actor.distribution_params(obs[size:]))
         masks = batch.masks.repeat(1, self.copies - 1)
-        hidden = _cat(self._start_states("actor", batch)) if "actor" in self._recurrent else None
+        hidden = cat_hidden(self._start_states("actor", batch)) if "actor" in self._recurrent else None
         params = self.actor.distribution_params(self._transformed_obs(batch.observations), masks, hidden)
         return self.distribution.mode(params)
 
@@ -267,10 +270,10 @@ class Symmetry(Extension):
             device=batch.observations.device,
         )
         actions = torch.cat((batch.actions, self._transformed_actions(batch.actions, axis=1)), dim=1)
-        assert batch.masks is not None and batch.hidden_states is not None  # recurrent batches carry both
+        masks, hidden_states, _ = _recurrent_batch(batch)
         hidden = tuple(
-            None if original is None else _cat([original, *self._start_states(key, batch)])
-            for key, original in zip(("actor", "critic"), batch.hidden_states, strict=True)
+            None if original is None else cat_hidden([original, *self._start_states(key, batch)])
+            for key, original in zip(("actor", "critic"), hidden_states, strict=True)
         )
         return dataclasses.replace(
             batch,
@@ -280,7 +283,7 @@ class Symmetry(Extension):
             old_values=batch.old_values.repeat(1, k),
             returns=batch.returns.repeat(1, k),
             advantages=batch.advantages.repeat(1, k),
-            masks=batch.masks.repeat(1, k),
+            masks=masks.repeat(1, k),
             hidden_states=hidden,
         )
 
@@ -296,9 +299,7 @@ class Symmetry(Extension):
         num_steps, num_envs = storage.num_steps, storage.num_envs
         obs = TensorDict(dict(storage.obs), batch_size=[num_steps, num_envs], device=storage.device)
         transformed = self._transformed_obs(obs)  # (T, (k−1)·N)
-        for key in self._recurrent:
-            model = self._models[key]
-            assert model is not None
+        for key, model in self._recurrent.items():
             live = model.get_hidden_state()
             self._start[key] = list(self._carry[key])
             for j in range(self.copies - 1):
@@ -311,25 +312,24 @@ class Symmetry(Extension):
             _install(model, live)
         self._replayed = True
 
-    def _start_states(self, key: str, batch: MiniBatch) -> list[Hidden]:
+    def _start_states(self, key: str, batch: MiniBatch) -> list[HiddenState]:
         """Initial states of the transformed twins of the batch's trajectories, one (L, B_traj, H) state per copy.
 
         A trajectory that starts after a done starts from zeros; one that starts at the rollout's first step starts
         from its env's transformed-stream state at the rollout start.
         """
-        assert batch.hidden_states is not None and batch.trajectory_starts is not None
-        original = batch.hidden_states[0 if key == "actor" else 1]
-        starts = batch.trajectory_starts
+        _, hidden_states, starts = _recurrent_batch(batch)
+        original = hidden_states[0 if key == "actor" else 1]
         env = torch.div(starts, self.storage.num_steps, rounding_mode="floor")
         at_rollout_start = (starts % self.storage.num_steps == 0).view(1, -1, 1)
-        states: list[Hidden] = []
+        states: list[HiddenState] = []
         for j in range(self.copies - 1):
             state = self._start[key][j]
             if state is None:
-                states.append(_map(original, torch.zeros_like))
+                states.append(map_hidden(original, torch.zeros_like))
                 continue
             # h_twin = h_start[:, env] at the rollout's first step, 0 after a done
-            states.append(_map(state, lambda h: torch.where(at_rollout_start, h.index_select(1, env), 0.0)))
+            states.append(map_hidden(state, lambda h: torch.where(at_rollout_start, h.index_select(1, env), 0.0)))
         return states
 
     # ----------------------------------------------------------------------------------------------- helpers

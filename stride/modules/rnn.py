@@ -14,6 +14,7 @@ to the rollout length T; every env contributes exactly T valid steps in total (s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Literal, Union
 
 import torch
@@ -21,21 +22,50 @@ from torch import nn
 
 from stride.utils.errors import ConfigError
 
-__all__ = ["RNN", "HiddenState", "RNNType", "map_hidden", "unpad"]
+__all__ = [
+    "RNN",
+    "HiddenState",
+    "RNNType",
+    "cat_hidden",
+    "clone_hidden",
+    "hidden_batch_size",
+    "map_hidden",
+    "unpad",
+]
 
-HiddenState = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor], None]  # noqa: UP007 (a runtime alias)
+HiddenState = Union[torch.Tensor, tuple[torch.Tensor, ...], None]  # noqa: UP007 (a runtime alias)
 """GRU: tensor (num_layers, N, H); LSTM: tuple (h, c) of such tensors; None before the first step."""
 
 RNNType = Literal["lstm", "gru"]
 
 
-def map_hidden(hidden: HiddenState, fn) -> HiddenState:
-    """Apply ``fn`` to every tensor of a hidden state (None stays None)."""
+def map_hidden(hidden: HiddenState, fn: Callable[[torch.Tensor], torch.Tensor]) -> HiddenState:
+    """Apply ``fn`` to every tensor of a hidden state (a tuple stays a tuple, None stays None)."""
     if hidden is None:
         return None
-    if isinstance(hidden, tuple):
-        return (fn(hidden[0]), fn(hidden[1]))
+    if isinstance(hidden, (tuple, list)):
+        return tuple(fn(h) for h in hidden)
     return fn(hidden)
+
+
+def clone_hidden(hidden: HiddenState, device: torch.device | str | None = None) -> HiddenState:
+    """A detached copy of a hidden state, optionally on another device (for checkpoints and replays)."""
+    return map_hidden(hidden, lambda h: h.detach().to(device or h.device, copy=True))
+
+
+def cat_hidden(states: Sequence[HiddenState]) -> HiddenState:
+    """Concatenate hidden states along the env dimension (dim 1); all of one kind, none of them None."""
+    parts = [s if isinstance(s, tuple) else (s,) for s in states if s is not None]
+    if len(parts) != len(states):
+        raise ConfigError("cat_hidden: a hidden state is None; reset() the model or pass zeros instead.")
+    joined = tuple(torch.cat([p[i] for p in parts], dim=1) for i in range(len(parts[0])))
+    return joined if isinstance(states[0], tuple) else joined[0]
+
+
+def hidden_batch_size(hidden: object) -> int | None:
+    """Number of envs a (possibly loaded) hidden state holds; None when it is not a (L, N, H) state."""
+    first = hidden[0] if isinstance(hidden, (tuple, list)) and hidden else hidden
+    return int(first.shape[1]) if isinstance(first, torch.Tensor) and first.dim() == 3 else None
 
 
 def unpad(padded: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -99,9 +129,10 @@ class RNN(nn.Module):
         """
         if masks is None:
             state = self.hidden_state
-            if state is not None and _first(state).shape[1] != x.shape[0]:
+            held = hidden_batch_size(state)
+            if held is not None and held != x.shape[0]:
                 raise ConfigError(
-                    f"the recurrent state holds {_first(state).shape[1]} envs but the input has {x.shape[0]}; call "
+                    f"the recurrent state holds {held} envs but the input has {x.shape[0]}; call "
                     "reset() (no arguments) before running the policy on a batch of another size."
                 )
             out, self.hidden_state = self.rnn(x.unsqueeze(0), state)
@@ -137,8 +168,8 @@ class RNN(nn.Module):
         if self.hidden_state is None:
             return
         # h ← 0 where done: out of place, so a state saved by the caller (get_hidden_state) stays intact
-        done = (dones != 0).view(1, -1, 1).to(_first(self.hidden_state).device)
-        self.hidden_state = map_hidden(self.hidden_state, lambda h: torch.where(done, 0.0, h))
+        done = (dones != 0).view(1, -1, 1)
+        self.hidden_state = map_hidden(self.hidden_state, lambda h: torch.where(done.to(h.device), 0.0, h))
 
     def detach_hidden_state(self, dones: torch.Tensor | None = None) -> None:
         """Cut the autograd graph through the state (all envs, or only the done ones)."""
@@ -149,11 +180,3 @@ class RNN(nn.Module):
             return
         done = (dones != 0).view(1, -1, 1)
         self.hidden_state = map_hidden(self.hidden_state, lambda h: torch.where(done, h.detach(), h))
-
-
-def _first(hidden: HiddenState) -> torch.Tensor:
-    if isinstance(hidden, tuple):
-        return hidden[0]
-    if hidden is None:
-        raise ConfigError("no hidden state")
-    return hidden

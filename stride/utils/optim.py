@@ -1,0 +1,70 @@
+"""Optimizers as stride's algorithms and extensions use them: fused kernels, a device learning rate, device skips."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from stride.utils.errors import ConfigError
+
+__all__ = ["load_optimizer_state", "make_optimizer", "step_unless"]
+
+
+def make_optimizer(name: str, params: Sequence[nn.Parameter], learning_rate: torch.Tensor) -> torch.optim.Optimizer:
+    """Build the optimizer with a tensor learning rate, so the adaptive schedule never syncs with the host.
+
+    Adam, AdamW and SGD use torch's fused kernels (faster on CPU and GPU); RMSprop uses the single-tensor path.
+
+    Raises:
+        ConfigError: For an unknown optimizer name.
+    """
+    params = list(params)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=learning_rate, fused=True)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=learning_rate, fused=True)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=learning_rate, fused=True)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=learning_rate, foreach=False)
+    raise ConfigError(f"algorithm.optimizer must be one of adam, adamw, sgd, rmsprop; got {name!r}.")
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, state: Mapping[str, Any], learning_rate: torch.Tensor | None = None
+) -> None:
+    """Load a saved optimizer state, keeping this optimizer's implementation (and its shared tensor learning rate).
+
+    Args:
+        optimizer: The live optimizer.
+        state: Its saved ``state_dict()`` (already checked against the parameters).
+        learning_rate: The 0-d tensor every parameter group uses as ``lr``, if any; the saved rate is copied into it.
+    """
+    # torch takes fused/foreach/... from the saved groups; keep this optimizer's own (fast) implementation
+    flags = [
+        {k: g[k] for k in ("fused", "foreach", "capturable", "differentiable") if k in g}
+        for g in optimizer.param_groups
+    ]
+    optimizer.load_state_dict(dict(state))
+    for group, own in zip(optimizer.param_groups, flags, strict=True):
+        group.update(own)
+    if learning_rate is not None:
+        # keep the tensor learning rate shared between the schedule and the optimizer
+        learning_rate.copy_(torch.as_tensor(optimizer.param_groups[0]["lr"], dtype=torch.float32))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
+
+
+def step_unless(optimizer: torch.optim.Optimizer, skipped: torch.Tensor) -> None:
+    """``optimizer.step()`` unless ``skipped`` (0-d bool tensor): parameters and state stay untouched then.
+
+    Fused optimizers skip on the device when ``found_inf`` is 1, without a host sync; the others read the flag.
+    """
+    if optimizer.defaults.get("fused"):
+        optimizer.found_inf = skipped.to(torch.float32)  # type: ignore[attr-defined]
+        optimizer.step()
+    elif not bool(skipped):
+        optimizer.step()
