@@ -143,3 +143,22 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def add_rollout_args(parser: Any, num_envs: int, rounds: int) -> None:
+    """The options shared by the rollout-cost benchmarks (guard_cost.py, bootstrap_cost.py)."""
+    parser.add_argument("--num-envs", type=int, default=num_envs)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--steps", type=int, default=96, help="steps per measurement (a multiple of 24)")
+    parser.add_argument("--hidden-dims", type=int, nargs="+", default=[256, 256], help="actor and critic MLP sizes")
+
+
+def mlp_runner_cfg(hidden_dims: Sequence[int]) -> dict[str, Any]:
+    """A runner config with MLP actor and critic of ``hidden_dims`` on the ``policy`` group, 24 steps per env."""
+    return {
+        "num_steps_per_env": 24,
+        "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
+        "actor": {"hidden_dims": list(hidden_dims), "distribution_cfg": {"class_name": "GaussianDistribution"}},
+        "critic": {"hidden_dims": list(hidden_dims)},
+    }

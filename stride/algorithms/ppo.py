@@ -116,6 +116,10 @@ class PPO:
         self.optimizer = make_optimizer(cfg.optimizer, self._trainable_parameters(), self._lr)
         self._loss_sums = torch.zeros(len(_LOSS_KEYS), device=self.device)
         self.num_skipped_updates = 0
+        # Time-out bootstrap without a host read per step (off the CPU, where a read stalls the device): V(final obs)
+        # for every env on every step, non-finite values recorded here and raised once, by compute_returns
+        self.sync_free_bootstrap = self.device.type != "cpu"
+        self._bad_bootstrap = torch.zeros(storage.num_envs, dtype=torch.bool, device=self.device)
 
     # ------------------------------------------------------------------------------------------ construction
     @classmethod
@@ -231,29 +235,65 @@ class PPO:
             rewards = ext.on_transition(obs, rewards, dones, extras)
         time_outs = extras.get("time_outs")
         if time_outs is not None:
-            time_outs = time_outs.to(self.device)
-            # the bootstrap needs a critic forward: only pay it on steps with a time-out (the runner's NaN guard
-            # has already synchronized with the device at this point, so the check costs nothing extra)
-            if bool(time_outs.any()):
-                final_obs = extras.get("final_obs")
-                if final_obs is not None:
-                    boot = self._peek_values(final_obs.to(self.device))
-                    if not bool(torch.isfinite(boot[time_outs.to(torch.bool)]).all()):
-                        envs = (time_outs.to(torch.bool) & ~torch.isfinite(boot)).nonzero().squeeze(-1).tolist()
-                        raise NonFiniteError(
-                            f"V(extras['final_obs']) is not finite for the timed-out envs {envs[:8]}: the env's "
-                            "final observations hold NaN/inf. Nothing was stored."
-                        )
-                else:
-                    boot = self.storage.values[self.storage.step]
-                rewards = bootstrap_time_outs(rewards, time_outs, boot, self.cfg.gamma)
+            rewards = self._bootstrap_time_outs(rewards, time_outs.to(self.device).to(torch.bool), extras)
         self.storage.add_env_output(rewards, dones)
         self.actor.reset(dones)
         self.critic.reset(dones)
 
+    def _bootstrap_time_outs(
+        self, rewards: torch.Tensor, timed_out: torch.Tensor, extras: Mapping[str, Any]
+    ) -> torch.Tensor:
+        """Rewards with the time-out bootstrap folded in (DESIGN.md §4, decision 2).
+
+        With ``final_obs`` the critic runs on the timed-out rows only (CPU: reading the mask is free), or on every
+        row with no host read when :attr:`sync_free_bootstrap` is set (GPU); without it V(s_t) is used (rsl_rl).
+
+        Raises:
+            NonFiniteError: If V(final obs) of a timed-out env is NaN/inf (at once on the CPU path; on the
+                sync-free path the value is replaced by 0 and :meth:`compute_returns` raises).
+        """
+        gamma = self.cfg.gamma
+        final_obs = extras.get("final_obs")
+        if final_obs is None:
+            return bootstrap_time_outs(rewards, timed_out, self.storage.values[self.storage.step], gamma)
+        final_obs = final_obs.to(self.device)
+        if self.sync_free_bootstrap:
+            boot = self._peek_values(final_obs)
+            finite = torch.isfinite(boot)
+            self._bad_bootstrap |= timed_out & ~finite
+            # a non-finite value never reaches storage: it is zeroed here and reported at the end of the rollout
+            return bootstrap_time_outs(rewards, timed_out, torch.where(finite, boot, 0.0), gamma)
+        rows = timed_out.nonzero().squeeze(-1)
+        if rows.numel() == 0:
+            return rewards
+        # a recurrent critic needs every env's state: run it on all rows, a feed-forward one on the timed-out rows
+        boot = self._peek_values(final_obs)[rows] if self.critic.is_recurrent else self._critic_values(final_obs[rows])
+        if not bool(torch.isfinite(boot).all()):
+            self._raise_bad_bootstrap(rows[~torch.isfinite(boot)])
+        # r_t ← r_t + γ·V(s_{t+1}^final) on the timed-out rows
+        return rewards.index_put((rows,), rewards[rows] + gamma * boot)
+
+    @staticmethod
+    def _raise_bad_bootstrap(envs: torch.Tensor) -> None:
+        """Raise the error for non-finite V(final obs) of the timed-out ``envs``."""
+        raise NonFiniteError(
+            f"V(extras['final_obs']) is not finite for the timed-out envs {envs[:8].tolist()}: the env's final "
+            "observations hold NaN/inf. No update used them."
+        )
+
     def compute_returns(self, obs: Observations) -> None:
-        """GAE over the stored rollout, bootstrapped with V(obs after the last step)."""
+        """GAE over the stored rollout, bootstrapped with V(obs after the last step).
+
+        Raises:
+            NonFiniteError: On the sync-free bootstrap path, if a timed-out env's V(final obs) was NaN/inf during
+                the rollout (the one host read of that path).
+        """
         st = self.storage
+        if self.sync_free_bootstrap:
+            bad = self._bad_bootstrap.nonzero().squeeze(-1)
+            if bad.numel():
+                self._bad_bootstrap.zero_()
+                self._raise_bad_bootstrap(bad)
         # V(s_T) bootstraps the last step; a recurrent critic's state is left as it was
         last_values = self._peek_values(obs)
         returns, advantages = compute_gae(st.rewards, st.values, st.dones, last_values, self.cfg.gamma, self.cfg.lam)

@@ -625,6 +625,12 @@ class RunnerCfg:
     check_for_nan: bool = True
     """Raise ``NonFiniteError`` when the env returns NaN/inf (naming group and env indices)."""
 
+    nan_check_mode: Literal["auto", "deferred", "immediate"] = "auto"
+    """(stride) When ``check_for_nan`` reads its verdict. 'auto': 'immediate' on the CPU (a host read is free there),
+    'deferred' on other devices. 'deferred': bad values are recorded and replaced by 0 on
+    the device, and the error (naming the first bad step) is raised once per rollout, before returns and the update:
+    no host sync per step. 'immediate': a host read after every step, raising at the step itself."""
+
     check_env: bool = True
     """(stride) Validate the env against the VecEnv contract with ``check_env`` when the runner is built (a few
     steps with a private random generator; built-in tasks are restored exactly afterwards)."""

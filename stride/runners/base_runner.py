@@ -32,7 +32,7 @@ from stride.logging.writers import open_writers, resolve_backends, upload_files
 from stride.utils.checkpoint import SCHEMA_VERSION, atomic_save, load_checkpoint
 from stride.utils.errors import CheckpointError, ConfigError
 from stride.utils.git_state import record_git_state
-from stride.utils.nonfinite import check_finite_step
+from stride.utils.nonfinite import EnvGuard, check_finite_step
 from stride.utils.seeding import get_rng_state, seed_everything, set_rng_state
 
 __all__ = ["BaseRunner", "ObsSpec", "RunnerAlgorithm", "observation_spec"]
@@ -176,6 +176,11 @@ class BaseRunner(Generic[AlgT]):
         obs = env.get_observations().to(self.device)
         if self.cfg.check_for_nan:
             check_finite_step(obs, None, "reset (get_observations)")
+        # the per-step env guard: in deferred mode it sanitizes on the device and raises once per rollout
+        nan_mode = self.cfg.nan_check_mode
+        if nan_mode == "auto":
+            nan_mode = "immediate" if self.device.type == "cpu" else "deferred"
+        self._env_guard = EnvGuard(nan_mode, num_steps=self.cfg.num_steps_per_env) if self.cfg.check_for_nan else None
         self.alg: AlgT = self._build_algorithm(obs, train_cfg)
         self.obs_spec: ObsSpec = observation_spec(obs, self._models())
         # W&B / Neptune / TensorBoard writers are resolved now so a bad logger config fails before any env step
@@ -337,13 +342,8 @@ class BaseRunner(Generic[AlgT]):
                         rewards.to(self.device, torch.float32),
                         dones.to(self.device),
                     )
-                    if cfg.check_for_nan:
-                        check_finite_step(
-                            obs,
-                            rewards,
-                            f"step {step} of iteration {it}",
-                            others={"dones": dones, "time_outs": extras.get("time_outs")},
-                        )
+                    if self._env_guard is not None:
+                        obs, rewards, dones, extras = self._env_guard.check_step(obs, rewards, dones, extras, step, it)
                     alg.process_env_step(obs, rewards, dones, extras)
                     # episode statistics on the device, read once per iteration
                     done_f = dones.to(torch.float32)
@@ -353,6 +353,8 @@ class BaseRunner(Generic[AlgT]):
                     ep_return *= 1.0 - done_f
                     ep_length *= 1.0 - done_f
                     _collect_extras(extras, extra_logs)
+                if self._env_guard is not None:
+                    self._env_guard.raise_if_bad(it)  # before returns and the update: nothing bad is learned from
                 alg.compute_returns(obs)
             self._sync_timing()
             t1 = time.perf_counter()

@@ -155,7 +155,7 @@ class TestDistillationFigure:
     """R18 figure on pendulum-noisy, 3/3 seeds: how far the behaviour loss falls from first to last (mean of the
     last 5 iterations) and the student's normalized return (R_student − R_zero) / (R_teacher − R_zero), with R_zero
     the return of the zero-torque policy on the same evaluation episodes (pendulum returns are negative). R18's
-    target is >= 0.9 for both; the asserted floors are the levels measured so far."""
+    targets are >= 0.9 for both; the return target is asserted, the loss drop at its measured floor."""
 
     @pytest.mark.parametrize("seed", SEEDS)
     def test_pipeline(self, seed: int, tmp_path: Path, record_property: Any) -> None:
@@ -182,8 +182,8 @@ class TestDistillationFigure:
             record_property(name, value)
         for name, value in (("student", student), ("teacher", teacher), ("zero", zero), ("ratio", ratio)):
             record_property(name, value)
-        # R18 asks for >= 0.9 on both; measured on this task: drop 0.67-0.73, ratio 0.63-0.91 (the student's noisy
-        # angle-only view is the limit: on the teacher's own group both exceed 0.97). Until that gap is closed this
-        # guards the measured level against regressions (issue 6 stays open on it).
-        assert drop >= 0.6, losses
-        assert ratio >= 0.55, (student, teacher, zero)
+        # R18: the student reaches >= 90 % of the teacher's normalized return (measured 0.99 / 0.98 / 1.00). The loss
+        # drop target (>= 90 %) is met on seeds 1 and 2 (97 %, 94 %) but not on seed 3 (87.5 %, still falling at
+        # 800 iterations): the assert guards the measured floor until that is closed (issue 6).
+        assert drop >= 0.85, losses
+        assert ratio >= 0.9, (student, teacher, zero)

@@ -205,7 +205,8 @@ class _NanRewardEnv:
 
 
 class TestNonFiniteGuard:
-    """A NaN reward raises NonFiniteError naming 'rewards' and the env index; nothing of that step is stored."""
+    """A NaN reward raises NonFiniteError naming 'rewards' and the env index; nothing of that step is stored (the
+    default guard on the CPU is immediate; the deferred mode is covered in tests/reliability/test_env_nonfinite.py)."""
 
     def test_nan_reward(self) -> None:
         env = _NanRewardEnv()

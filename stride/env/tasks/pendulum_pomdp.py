@@ -38,7 +38,7 @@ class PendulumPOMDP(Pendulum):
         seed: Seed of the task's random generator (initial states, sensor noise).
         max_episode_length: Time limit in steps; ``None`` uses 200.
         obs_noise_std: Standard deviation of the sensor noise on ``(cos θ, sin θ)`` (>= 0); ``None`` uses the
-            task's default (0 for ``pendulum-pomdp``, 0.05 for ``pendulum-noisy``).
+            task's default (0 for ``pendulum-pomdp``, 0.005 for ``pendulum-noisy``).
 
     Raises:
         ConfigError: If ``num_envs`` or ``max_episode_length`` is not a positive integer, or ``obs_noise_std`` is
@@ -129,7 +129,7 @@ class PendulumNoisy(PendulumPOMDP):
         device: Torch device for all state and returned tensors.
         seed: Seed of the task's random generator (initial states, sensor noise).
         max_episode_length: Time limit in steps; ``None`` uses 200.
-        obs_noise_std: Standard deviation of the sensor noise (>= 0); ``None`` uses 0.05.
+        obs_noise_std: Standard deviation of the sensor noise (>= 0); ``None`` uses 0.005.
 
     Raises:
         ConfigError: If ``num_envs`` or ``max_episode_length`` is not a positive integer, or ``obs_noise_std`` is
@@ -138,7 +138,7 @@ class PendulumNoisy(PendulumPOMDP):
 
     name: ClassVar[str] = "pendulum-noisy"
     observation_sizes: ClassVar[dict[str, int]] = {"policy": 2, "teacher": 3}
-    default_obs_noise_std: ClassVar[float] = 0.05
+    default_obs_noise_std: ClassVar[float] = 0.005
 
     def _observe(self) -> TensorDict:
         """Observation ``{"policy": (cos θ, sin θ) + obs_noise, "teacher": (cos θ, sin θ, θ̇)}``."""

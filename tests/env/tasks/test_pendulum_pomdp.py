@@ -84,7 +84,7 @@ class TestSensorNoise:
     """policy − (cos θ, sin θ) is N(0, σ²) per entry, fresh every step (uncorrelated in time and across entries)."""
 
     @pytest.mark.parametrize(
-        ("name", "kwargs", "sigma"), [("pendulum-noisy", {}, 0.05), ("pendulum-pomdp", {"obs_noise_std": 0.2}, 0.2)]
+        ("name", "kwargs", "sigma"), [("pendulum-noisy", {}, 0.005), ("pendulum-pomdp", {"obs_noise_std": 0.2}, 0.2)]
     )
     def test_statistics(self, name: str, kwargs: dict[str, Any], sigma: float) -> None:
         task = make_task(name, num_envs=2048, seed=6, **kwargs)
