@@ -235,7 +235,7 @@ class PPO:
             rewards = ext.on_transition(obs, rewards, dones, extras)
         time_outs = extras.get("time_outs")
         if time_outs is not None:
-            rewards = self._bootstrap_time_outs(rewards, time_outs.to(self.device).to(torch.bool), extras)
+            rewards = self._bootstrap_time_outs(rewards, time_outs.to(self.device, torch.bool), extras)
         self.storage.add_env_output(rewards, dones)
         self.actor.reset(dones)
         self.critic.reset(dones)

@@ -177,10 +177,11 @@ class BaseRunner(Generic[AlgT]):
         if self.cfg.check_for_nan:
             check_finite_step(obs, None, "reset (get_observations)")
         # the per-step env guard: in deferred mode it sanitizes on the device and raises once per rollout
-        nan_mode = self.cfg.nan_check_mode
-        if nan_mode == "auto":
-            nan_mode = "immediate" if self.device.type == "cpu" else "deferred"
-        self._env_guard = EnvGuard(nan_mode, num_steps=self.cfg.num_steps_per_env) if self.cfg.check_for_nan else None
+        self._env_guard = (
+            EnvGuard(self.cfg.nan_check_mode, num_steps=self.cfg.num_steps_per_env, device=self.device)
+            if self.cfg.check_for_nan
+            else None
+        )
         self.alg: AlgT = self._build_algorithm(obs, train_cfg)
         self.obs_spec: ObsSpec = observation_spec(obs, self._models())
         # W&B / Neptune / TensorBoard writers are resolved now so a bad logger config fails before any env step

@@ -19,8 +19,10 @@ from stride.utils.errors import NonFiniteError
 
 __all__ = ["EnvGuard", "NanCheckMode", "check_finite_step"]
 
-NanCheckMode = Literal["deferred", "immediate"]
-"""When the env guard reads its verdict: once per rollout (``"deferred"``) or after every step (``"immediate"``)."""
+NanCheckMode = Literal["auto", "deferred", "immediate"]
+"""When the env guard reads its verdict: once per rollout (``"deferred"``), after every step (``"immediate"``), or
+``"auto"``: immediate on the CPU, where a host read is free and the immediate check is the cheaper one, deferred on
+other devices."""
 
 
 def _float_tensors(
@@ -123,10 +125,11 @@ class EnvGuard:
     ``"immediate"``: :func:`check_finite_step` after every step (one host read per step), raising at the step.
 
     Args:
-        mode: ``"deferred"`` or ``"immediate"``.
+        mode: ``"deferred"``, ``"immediate"`` or ``"auto"`` (resolved with ``device``).
         max_listed: How many env indices the message lists.
         num_steps: Rollout length (the ring's rows; it grows if a rollout is longer).
         max_ring_bytes: Largest ring kept (raw values of every step of a rollout); above it the snapshot is used.
+        device: Where the checked tensors live; decides ``"auto"``.
     """
 
     def __init__(
@@ -135,8 +138,11 @@ class EnvGuard:
         max_listed: int = 8,
         num_steps: int = 24,
         max_ring_bytes: int = 256 * 2**20,
+        device: str | torch.device = "cpu",
     ) -> None:
-        self.mode: NanCheckMode = mode
+        if mode == "auto":
+            mode = "immediate" if torch.device(device).type == "cpu" else "deferred"
+        self.mode: Literal["deferred", "immediate"] = mode
         self.max_listed = max_listed
         self.num_steps = num_steps
         self.max_ring_bytes = max_ring_bytes

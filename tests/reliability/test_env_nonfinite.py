@@ -430,3 +430,15 @@ def _cfg_single(check: bool) -> dict[str, Any]:
     cfg = _cfg(check)
     cfg["obs_groups"] = {"actor": ["policy"], "critic": ["policy"]}
     return cfg
+
+
+class TestAutoMode:
+    """`nan_check_mode="auto"` (the default) is immediate on the CPU and deferred on other devices."""
+
+    def test_resolution(self) -> None:
+        assert EnvGuard("auto", device="cpu").mode == "immediate"
+        assert EnvGuard("auto", device="cuda").mode == "deferred"
+        assert EnvGuard("deferred", device="cpu").mode == "deferred"
+        cfg = {**_cfg(), "obs_groups": {"actor": ["policy"], "critic": ["policy"]}, "nan_check_mode": "auto"}
+        runner = OnPolicyRunner(make_task("cartpole", num_envs=8, seed=0), cfg)
+        assert runner._env_guard is not None and runner._env_guard.mode == "immediate"
