@@ -4,6 +4,9 @@ Random actions, no policy. The two are timed in alternating rounds (raw, adapter
 from other processes hits both alike; the figures are medians over rounds, by wall clock and by this process's CPU
 time (the steadier figure on a shared machine). The raw env is timed twice: with
 Gymnasium's defaults (``make_vec`` with NEXT_STEP autoreset) and with the SAME_STEP autoreset the adapter uses.
+Two steadier ratios follow the table: each adapter round against the raw round just before it (median and IQR over
+rounds), and the adapter against its own vector env on the same states (the vector env's share of the adapter's
+CPU time, which no difference between trajectories or load can move).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gym_adapter_overhead.py --env HalfCheetah-v5 --num-envs 16
 """
@@ -70,12 +73,15 @@ def measure(env_id: str, num_envs: int, steps: int, rounds: int, seed: int) -> d
     _round(raw_default, np_actions[: steps // 10])  # warm-up
     _round(adapter, torch_actions[: steps // 10])
     own_us: list[float] = []
+    inner_share: list[float] = []
     for _ in range(rounds):
         runs[names[0]].append(_round(raw_default, np_actions))
         inner_cpu[0] = 0.0
         cpu = time.process_time()
         runs[names[2]].append(_round(adapter, torch_actions))
-        own_us.append((time.process_time() - cpu - inner_cpu[0]) / steps * 1e6)
+        total = time.process_time() - cpu
+        own_us.append((total - inner_cpu[0]) / steps * 1e6)
+        inner_share.append(inner_cpu[0] / total)
         runs[names[1]].append(_round(raw_same, np_actions))
     for env in (raw_default, raw_same, adapter):
         env.close()
@@ -88,7 +94,23 @@ def measure(env_id: str, num_envs: int, steps: int, rounds: int, seed: int) -> d
         for name, values in runs.items()
     }
     result["adapter_own_us_per_step"] = statistics.median(own_us)
+    # each adapter round against the raw default round just before it: load that drifts between rounds cancels
+    paired = {
+        kind: [a[k] / r[k] for a, r in zip(runs[names[2]], runs[names[0]], strict=True)]
+        for kind, k in (("wall", 0), ("cpu", 1))
+    }
+    result["paired_ratio"] = {kind: _quartiles(values) for kind, values in paired.items()}
+    # the adapter's steps/s ÷ the steps/s of its own vector env on the very same states and actions
+    result["same_states_ratio"] = _quartiles(inner_share)
     return result
+
+
+def _quartiles(values: list[float]) -> dict[str, float]:
+    """Median and interquartile range of a list of per-round figures (one figure: all three equal it)."""
+    if len(values) == 1:
+        return {"median": values[0], "q1": values[0], "q3": values[0]}
+    q1, q2, q3 = statistics.quantiles(values, n=4)
+    return {"median": q2, "q1": q1, "q3": q3}
 
 
 def main() -> None:
@@ -112,7 +134,7 @@ def main() -> None:
             f"{value['cpu'] / reference['cpu']:.3f}",
         ]
         for name, value in result.items()
-        if isinstance(value, dict)
+        if isinstance(value, dict) and "rounds" in value
     ]
     header = ["env", "steps/s (wall)", "÷ raw default", "steps/s (CPU time)", "÷ raw default"]
     sys.stdout.write(f"{args.env}, {args.num_envs} envs, random actions, median of {args.rounds} rounds\n")
@@ -122,6 +144,14 @@ def main() -> None:
     sys.stdout.write(
         f"adapter's own work: {own:.0f} µs CPU per vector step (outside the vector env's step), "
         f"{100 * own / raw_us:.1f} % of a raw step ({raw_us:.0f} µs)\n"
+    )
+    paired, same = result["paired_ratio"], result["same_states_ratio"]
+    sys.stdout.write(
+        "adapter ÷ raw default, round by round (each adapter round against the raw round just before it): "
+        f"median {paired['wall']['median']:.3f} wall [IQR {paired['wall']['q1']:.3f}–{paired['wall']['q3']:.3f}], "
+        f"{paired['cpu']['median']:.3f} CPU time [IQR {paired['cpu']['q1']:.3f}–{paired['cpu']['q3']:.3f}]\n"
+        "adapter ÷ its own vector env on the same states (vector-env CPU time ÷ adapter CPU time): "
+        f"median {same['median']:.3f} [IQR {same['q1']:.3f}–{same['q3']:.3f}]\n"
     )
     if args.json is not None:
         with open(args.json, "w", encoding="utf-8") as handle:

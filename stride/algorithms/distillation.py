@@ -28,7 +28,7 @@ from stride.modules.rnn import clone_hidden
 from stride.storage import DistillationStorage
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.obs_groups import resolve_obs_groups
-from stride.utils.optim import load_optimizer_state, make_optimizer, step_unless
+from stride.utils.optim import apply_schedule, check_schedule, load_optimizer_state, make_optimizer, step_unless
 from stride.utils.state_match import mismatch_error, optimizer_state_mismatches, state_dict_mismatches
 
 __all__ = ["Distillation", "behavior_loss", "beta_value"]
@@ -109,6 +109,7 @@ class Distillation:
         self.clip_actions = clip_actions
         self.teacher_loaded = False
         """Whether teacher weights were loaded (the runner refuses to learn before)."""
+        check_schedule(cfg.schedule, cfg.schedule_iterations)
         self._lr = torch.tensor(cfg.learning_rate, dtype=torch.float32, device=self.device)
         params = [p for p in self.student.parameters() if p.requires_grad]
         if not params:
@@ -222,6 +223,8 @@ class Distillation:
                 (its step was not applied).
         """
         cfg, st = self.cfg, self.storage
+        # the linear schedule follows the iteration count the β schedule uses (saved in checkpoints)
+        apply_schedule(self._lr, cfg.schedule, cfg.learning_rate, self.num_updates, cfg.schedule_iterations)
         num_steps = st.step
         window = cfg.gradient_length
         # a normal (not inference-mode) copy of the rollout's initial state, so autograd can start from it

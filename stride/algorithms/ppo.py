@@ -28,7 +28,7 @@ from stride.storage import MiniBatch, RolloutStorage
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.imports import resolve_callable
 from stride.utils.obs_groups import resolve_obs_groups
-from stride.utils.optim import load_optimizer_state, make_optimizer, step_unless
+from stride.utils.optim import apply_schedule, check_schedule, load_optimizer_state, make_optimizer, step_unless
 from stride.utils.state_match import (
     extension_state_mismatches,
     mismatch_error,
@@ -112,6 +112,7 @@ class PPO:
                 f"{storage.num_envs} × {storage.num_steps} = {storage.batch_size}."
             )
         self.value_normalizer = ValueNormalizer().to(self.device) if cfg.value_normalization else None
+        check_schedule(cfg.schedule, cfg.schedule_iterations)
         self._lr = torch.tensor(cfg.learning_rate, dtype=torch.float32, device=self.device)
         self.optimizer = make_optimizer(cfg.optimizer, self._trainable_parameters(), self._lr)
         self._loss_sums = torch.zeros(len(_LOSS_KEYS), device=self.device)
@@ -318,6 +319,10 @@ class PPO:
                 (that mini-batch's step was not applied).
         """
         cfg = self.cfg
+        if cfg.schedule == "linear":
+            if iteration is None:
+                raise ValueError("PPO.update needs iteration=k with schedule='linear' (the rate depends on it).")
+            apply_schedule(self._lr, cfg.schedule, cfg.learning_rate, iteration, cfg.schedule_iterations)
         self._loss_sums.zero_()
         ext_sums: dict[str, torch.Tensor] = {}
         flags: list[torch.Tensor] = []

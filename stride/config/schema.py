@@ -39,6 +39,14 @@ def _require(ok: bool, path: str, key: str, message: str) -> None:
         raise ConfigError(f"'{where}' {message}")
 
 
+def _check_schedule_iterations(schedule_iterations: int | None, path: str) -> None:
+    """``schedule_iterations`` is >= 1 when set (the runner fills None from its ``max_iterations``)."""
+    if schedule_iterations is not None:
+        _require(
+            schedule_iterations >= 1, path, "schedule_iterations", f"must be >= 1 or None, got {schedule_iterations}."
+        )
+
+
 @dataclass(kw_only=True)
 class MLPModelCfg:
     """An MLP model: observation groups → optional normalizer → MLP → optional distribution."""
@@ -248,9 +256,14 @@ class PPOCfg:
     num_mini_batches: int = 4
     """Mini-batches per epoch, >= 1; must divide num_envs × num_steps_per_env."""
 
-    schedule: Literal["adaptive", "fixed"] = "adaptive"
+    schedule: Literal["adaptive", "fixed", "linear"] = "adaptive"
     """'adaptive': per mini-batch, KL > 2·desired_kl → lr /= 1.5 (floor 1e-5); KL < desired_kl/2 → lr *= 1.5 (cap
-    1e-2). 'fixed': constant learning rate."""
+    1e-2). 'fixed': constant learning rate. (stride) 'linear': lr_k = learning_rate·(1 − min(k, H − 1)/H) at
+    iteration k, H = ``schedule_iterations`` (CleanRL's annealing; never 0)."""
+
+    schedule_iterations: int | None = None
+    """(stride) H of ``schedule='linear'``, >= 1; None: the runner's ``max_iterations``. Ignored by the other
+    schedules."""
 
     value_loss_coef: float = 1.0
     """Weight of the value loss, >= 0."""
@@ -335,6 +348,7 @@ class PPOCfg:
             "desired_kl",
             "must be set when schedule='adaptive' (or use schedule='fixed').",
         )
+        _check_schedule_iterations(self.schedule_iterations, path)
         if self.max_grad_norm is not None:
             _require(self.max_grad_norm > 0, path, "max_grad_norm", f"must be > 0 or None, got {self.max_grad_norm}.")
 
@@ -520,7 +534,14 @@ class DistillationCfg:
     """Optimizer of the student."""
 
     learning_rate: float = 1e-3
-    """Learning rate of the student, > 0 (fixed)."""
+    """Learning rate of the student, > 0 (lr_0 of ``schedule='linear'``)."""
+
+    schedule: Literal["fixed", "linear"] = "fixed"
+    """(stride) 'fixed': constant learning rate, as rsl_rl. 'linear': lr_k = learning_rate·(1 − min(k, H − 1)/H) at
+    iteration k, H = ``schedule_iterations``: the behaviour loss settles as the step shrinks."""
+
+    schedule_iterations: int | None = None
+    """(stride) H of ``schedule='linear'``, >= 1; None: the runner's ``max_iterations``."""
 
     num_learning_epochs: int = 1
     """Passes over the rollout per iteration, >= 1."""
@@ -578,6 +599,7 @@ class DistillationCfg:
             self.num_learning_epochs >= 1, path, "num_learning_epochs", f"must be >= 1, got {self.num_learning_epochs}."
         )
         _require(self.gradient_length >= 1, path, "gradient_length", f"must be >= 1, got {self.gradient_length}.")
+        _check_schedule_iterations(self.schedule_iterations, path)
         if self.max_grad_norm is not None:
             _require(self.max_grad_norm > 0, path, "max_grad_norm", f"must be > 0 or None, got {self.max_grad_norm}.")
         _require(0.0 <= self.beta <= 1.0, path, "beta", f"must be in [0, 1], got {self.beta}.")

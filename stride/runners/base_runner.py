@@ -204,6 +204,15 @@ class BaseRunner(Generic[AlgT]):
     # ------------------------------------------------------------------------------------------ subclass hooks
     def _build_algorithm(self, obs: TensorDict, train_cfg: Mapping[str, Any]) -> AlgT:
         """Build the algorithm and its models from the (migrated) train_cfg with ``algorithm_class.construct``."""
+        algorithm = train_cfg.get("algorithm")
+        if (
+            isinstance(algorithm, Mapping)
+            and algorithm.get("schedule") == "linear"
+            and algorithm.get("schedule_iterations") is None
+            and self.cfg.max_iterations is not None
+        ):
+            # a linear learning-rate schedule spans the planned run (a copy: the user's dict is never changed)
+            train_cfg = {**train_cfg, "algorithm": {**algorithm, "schedule_iterations": self.cfg.max_iterations}}
         return self.algorithm_class.construct(
             obs,
             self.env.num_envs,

@@ -10,7 +10,14 @@ from torch import nn
 
 from stride.utils.errors import ConfigError
 
-__all__ = ["load_optimizer_state", "make_optimizer", "step_unless"]
+__all__ = [
+    "apply_schedule",
+    "check_schedule",
+    "linear_learning_rate",
+    "load_optimizer_state",
+    "make_optimizer",
+    "step_unless",
+]
 
 
 def make_optimizer(name: str, params: Sequence[nn.Parameter], learning_rate: torch.Tensor) -> torch.optim.Optimizer:
@@ -68,3 +75,43 @@ def step_unless(optimizer: torch.optim.Optimizer, skipped: torch.Tensor) -> None
         optimizer.step()
     elif not bool(skipped):
         optimizer.step()
+
+
+def linear_learning_rate(initial: float, iteration: int, num_iterations: int) -> float:
+    """The learning rate of iteration ``k`` under a linear decay over ``H = num_iterations`` iterations.
+
+    lr_k = lr_0 · (1 − min(k, H − 1) / H): lr_0 at iteration 0, lr_0 / H at the last planned iteration and after
+    it (CleanRL's ``anneal_lr`` without ever reaching 0, so iterations past the plan still learn a little).
+
+    Args:
+        initial: lr_0, > 0.
+        iteration: k, the 0-based iteration, >= 0.
+        num_iterations: H, >= 1.
+    """
+    return initial * (1.0 - min(iteration, num_iterations - 1) / num_iterations)
+
+
+def check_schedule(schedule: str, schedule_iterations: int | None) -> None:
+    """Refuse ``schedule='linear'`` without a horizon.
+
+    Raises:
+        ConfigError: When the schedule is linear and ``schedule_iterations`` is None (the runner fills it from its
+            ``max_iterations``; an algorithm built by hand must set it).
+    """
+    if schedule == "linear" and schedule_iterations is None:
+        raise ConfigError(
+            "algorithm.schedule='linear' needs its horizon: set algorithm.schedule_iterations, or the runner's "
+            "max_iterations (the runner then uses it)."
+        )
+
+
+def apply_schedule(
+    learning_rate: torch.Tensor, schedule: str, initial: float, iteration: int, schedule_iterations: int | None
+) -> None:
+    """Write iteration ``iteration``'s rate into the shared tensor learning rate when the schedule is linear.
+
+    A host float written into the tensor (no read back): the optimizer and the logs see it from this update on.
+    Other schedules are left alone ('adaptive' moves the rate inside the update, 'fixed' never does).
+    """
+    if schedule == "linear" and schedule_iterations is not None:
+        learning_rate.fill_(linear_learning_rate(initial, iteration, schedule_iterations))

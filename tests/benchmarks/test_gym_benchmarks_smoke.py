@@ -64,3 +64,13 @@ class TestAdapterOverhead:
         for name in ("raw (NEXT_STEP, default)", "raw (SAME_STEP)", "stride adapter"):
             assert result[name]["wall"] > 0 and result[name]["cpu"] > 0
         assert 0 <= result["adapter_own_us_per_step"] < 1e6
+        assert 0 < result["same_states_ratio"]["median"] <= 1.0
+        for kind in ("wall", "cpu"):
+            paired = result["paired_ratio"][kind]
+            assert 0 < paired["q1"] <= paired["median"] <= paired["q3"]
+
+    def test_quartiles(self) -> None:
+        script = _load("gym_adapter_overhead")
+        assert script._quartiles([0.9]) == {"median": 0.9, "q1": 0.9, "q3": 0.9}
+        q = script._quartiles([1.0, 2.0, 3.0, 4.0, 5.0])
+        assert (q["q1"], q["median"], q["q3"]) == (1.5, 3.0, 4.5)

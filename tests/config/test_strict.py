@@ -131,7 +131,8 @@ class TestLiterals:
 
     def test_literal_options_listed_with_suggestion(self) -> None:
         msg = _message(PPOCfg, {"schedule": "adaptve"}, "algorithm")
-        assert "'algorithm.schedule' must be one of ['adaptive', 'fixed']" in msg and "did you mean 'adaptive'" in msg
+        assert "'algorithm.schedule' must be one of ['adaptive', 'fixed', 'linear']" in msg
+        assert "did you mean 'adaptive'" in msg
 
     def test_nested_literal(self) -> None:
         msg = _message(Outer, {"inner": {"mode": "slwo"}})

@@ -221,6 +221,32 @@ class TestSaveLoadPlay:
         assert torch.equal(outputs[0], outputs[1])
 
 
+class TestLinearSchedule:
+    """schedule='linear': lr_k = lr_0·(1 − min(k, H − 1)/H) with H the runner's max_iterations, and the position
+    (the iteration count) survives save → load."""
+
+    def test_rates_and_resume(self, teacher_checkpoint: str, tmp_path: Path) -> None:
+        cfg = {**_distill_cfg("gru", learning_rate=1e-3, schedule="linear"), "max_iterations": 4}
+        runner = _runner(cfg, log_dir=str(tmp_path))
+        runner.load(teacher_checkpoint)
+        rates = []
+        for _ in range(2):
+            runner.learn(1)
+            rates.append(runner.alg.learning_rate)
+        assert rates == pytest.approx([1e-3, 0.75e-3], rel=1e-6)
+        loaded = _runner(cfg)
+        loaded.load(str(tmp_path / "model_2.pt"))
+        for _ in range(3):
+            loaded.learn(1)
+            rates.append(loaded.alg.learning_rate)
+        # iteration 2 continues the schedule; past H = 4 it stays at lr_0/H
+        assert rates == pytest.approx([1e-3, 0.75e-3, 0.5e-3, 0.25e-3, 0.25e-3], rel=1e-6)
+
+    def test_no_horizon(self) -> None:
+        with pytest.raises(ConfigError, match="schedule_iterations"):
+            _runner(_distill_cfg(schedule="linear"))
+
+
 class TestFineTuneWithPPO:
     """OnPolicyRunner.load(distillation checkpoint) makes the student the PPO actor (nothing else), and PPO trains."""
 
@@ -281,6 +307,8 @@ INVALID: list[tuple[str, Any, str]] = [
     ("algorithm.beta_schedule", "cosine", "beta_schedule"),
     ("algorithm.beta_decay_iterations", 0, "beta_decay_iterations"),
     ("algorithm.nonfinite_update", "ignore", "nonfinite_update"),
+    ("algorithm.schedule", "adaptive", "schedule"),
+    ("algorithm.schedule_iterations", 0, "schedule_iterations"),
     ("algorithm.class_name", "PPO", "algorithm.class_name"),
     ("algorithm.gradient_lenght", 4, "did you mean 'gradient_length'"),
     ("student.hidden_dim", [8], "did you mean 'hidden_dims'"),

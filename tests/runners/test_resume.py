@@ -34,14 +34,15 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def _cfg(obs_normalization: bool, kind: str = "mlp") -> dict:
+def _cfg(obs_normalization: bool, kind: str = "mlp", schedule: str = "adaptive") -> dict:
     recurrent = {"class_name": "RNNModel", "rnn_type": kind, "rnn_hidden_dim": 16} if kind != "mlp" else {}
     cfg = {
         "num_steps_per_env": 16,
         "save_interval": 1000,
         "seed": 11,
         "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
-        "algorithm": {"class_name": "PPO", "num_mini_batches": 4, "entropy_coef": 0.005},
+        "max_iterations": 2 * K,
+        "algorithm": {"class_name": "PPO", "num_mini_batches": 4, "entropy_coef": 0.005, "schedule": schedule},
         "actor": {
             "class_name": "MLPModel",
             "hidden_dims": [32, 32],
@@ -68,10 +69,11 @@ def _losses(path: Path) -> list[tuple[int, float, float]]:
 class TestExactResume:
     """2K iterations in one process equal K + save + new process + load + K, bit for bit on CPU."""
 
-    @pytest.mark.parametrize("kind", ["mlp", "gru"])
-    def test_split_run_equals_continuous_run(self, tmp_path: Path, kind: str) -> None:
-        # normalizer statistics (and a GRU's carried states) must survive the split too
-        cfg = json.dumps(_cfg(obs_normalization=True, kind=kind))
+    @pytest.mark.parametrize(("kind", "schedule"), [("mlp", "adaptive"), ("gru", "adaptive"), ("mlp", "linear")])
+    def test_split_run_equals_continuous_run(self, tmp_path: Path, kind: str, schedule: str) -> None:
+        # normalizer statistics (and a GRU's carried states) must survive the split too; a linear schedule spans
+        # max_iterations in both runs, not the length of one learn() call
+        cfg = json.dumps(_cfg(obs_normalization=True, kind=kind, schedule=schedule))
         _run([cfg, str(tmp_path / "full"), "fresh", str(2 * K)])
         _run([cfg, str(tmp_path / "split"), "fresh", str(K)])
         _run([cfg, str(tmp_path / "split"), "resume", str(K), str(tmp_path / "split" / f"model_{K}.pt")])
@@ -96,6 +98,9 @@ class TestExactResume:
         split_losses = _losses(tmp_path / "split" / "metrics.jsonl")
         assert [r[0] for r in split_losses] == list(range(2 * K))
         assert split_losses == full_losses
+        if schedule == "linear":
+            rates = [json.loads(line)["Policy/learning_rate"] for line in (tmp_path / "split" / "metrics.jsonl").open()]
+            assert rates == pytest.approx([1e-3 * (1 - k / (2 * K)) for k in range(2 * K)], rel=1e-6)
 
     def test_episode_lengths_not_rerandomized_on_resume(self, tmp_path: Path) -> None:
         runner = OnPolicyRunner(make_task("cartpole", num_envs=32, seed=2), _cfg(False), log_dir=str(tmp_path))

@@ -194,6 +194,17 @@ class GymnasiumVecEnv(VecEnv):
         obs_np, _ = venv.reset(seed=seed)
         self._obs = self._to_tensordict(obs_np)
 
+    @property
+    def episode_length_buf(self) -> torch.Tensor:
+        """Steps taken in each env's current episode. Shape: (num_envs,). Writable: a runner may randomize it."""
+        return self._length_buf
+
+    @episode_length_buf.setter
+    def episode_length_buf(self, value: torch.Tensor) -> None:
+        self._length_buf = value
+        # on the CPU, a numpy view of the same memory: step() counts and resets through it with no torch call
+        self._lengths_np: np.ndarray | None = value.numpy() if value.is_cpu else None
+
     # ------------------------------------------------------------------------------------------------ set-up
     def _init_action_space(self, gym: Any, space: Any) -> None:
         if not isinstance(space, gym.spaces.Box):
@@ -290,8 +301,10 @@ class GymnasiumVecEnv(VecEnv):
         a = (actions if actions.is_cpu else actions.cpu()).numpy()
         if self._clip_only:
             # [low, high] = [-1, 1] in every dimension of a 1-D Box: rescaling is the identity, only the clip
-            # remains; np.clip allocates, so the caller's tensor memory never reaches the env
-            a = np.clip(a, -1.0, 1.0)
+            # remains; np.maximum allocates, so the caller's tensor memory never reaches the env (two ufuncs cost
+            # half of np.clip's dispatch; NaN still propagates)
+            a = np.maximum(a, -1.0)
+            np.minimum(a, 1.0, out=a)
             return a if a.dtype == self._action_dtype else a.astype(self._action_dtype)
         a = a.reshape(self.num_envs, self.num_actions)
         if self.action_transform == "rescale":
@@ -323,27 +336,27 @@ class GymnasiumVecEnv(VecEnv):
         obs_np, reward_np, terminated, truncated, infos = self.venv.step(self._actions_to_numpy(actions))
         if terminated.dtype != np.bool_ or truncated.dtype != np.bool_:  # Gymnasium's vector envs give bool arrays
             terminated, truncated = terminated.astype(bool), truncated.astype(bool)
-        buf = self.episode_length_buf
-        if buf.is_cpu:
-            lengths = buf.numpy()  # shares the tensor's memory: the in-place updates below reach the tensor
-            lengths += 1
+        buf, lengths = self._length_buf, self._lengths_np
+        if lengths is not None:
+            lengths += 1  # the tensor's own memory: the in-place updates here and below reach it
         else:
             buf += 1
             lengths = buf.cpu().numpy()
         self._episode_return += reward_np
-        # done = terminated ∨ truncated; a time-out is a truncation (Gymnasium's or the adapter's limit) ∧ ¬terminated
-        time_outs = (truncated | (lengths >= self.max_episode_length)) & ~terminated
-        dones = terminated | time_outs
         rewards = self._from_numpy(reward_np.astype(np.float32))
+        # done = terminated ∨ truncated (Gymnasium's or the adapter's limit)
+        dones = terminated | truncated | (lengths >= self.max_episode_length)
         dones_t = self._from_numpy(dones)
         if not dones.any():
             self._obs = self._to_tensordict(obs_np)
             extras: dict[str, Any] = {
-                "time_outs": self._from_numpy(time_outs),
+                "time_outs": self._from_numpy(np.zeros(self.num_envs, dtype=bool)),
                 "final_obs": self._obs,
                 "episode": self._no_episodes,
             }
             return self._obs, rewards, dones_t, extras
+        # a time-out is a done that is not a termination
+        time_outs = dones & ~terminated
         if self.autoreset_mode == "same_step":
             # the vector env already reset the sub-envs it ended; their last observation is in infos["final_obs"]
             ended = np.asarray(infos.get("_final_obs", np.zeros(self.num_envs, dtype=bool)), dtype=bool)
@@ -361,7 +374,7 @@ class GymnasiumVecEnv(VecEnv):
             "length": self._from_numpy(lengths[ended_idx].astype(np.float32)),
         }
         self._episode_return[ended_idx] = 0.0
-        if buf.is_cpu:
+        if self._lengths_np is not None:
             lengths[ended_idx] = 0
         else:
             buf.masked_fill_(dones_t, 0)
