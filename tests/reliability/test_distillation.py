@@ -155,7 +155,7 @@ class TestDistillationFigure:
     """R18 figure on pendulum-noisy, 3/3 seeds: how far the behaviour loss falls from first to last (mean of the
     last 5 iterations) and the student's normalized return (R_student − R_zero) / (R_teacher − R_zero), with R_zero
     the return of the zero-torque policy on the same evaluation episodes (pendulum returns are negative). R18's
-    targets are >= 0.9 for both; the return target is asserted, the loss drop at its measured floor."""
+    targets are >= 0.9 for both, and both are asserted."""
 
     @pytest.mark.parametrize("seed", SEEDS)
     def test_pipeline(self, seed: int, tmp_path: Path, record_property: Any) -> None:
@@ -182,8 +182,8 @@ class TestDistillationFigure:
             record_property(name, value)
         for name, value in (("student", student), ("teacher", teacher), ("zero", zero), ("ratio", ratio)):
             record_property(name, value)
-        # R18: the student reaches >= 90 % of the teacher's normalized return (measured 0.99 / 0.98 / 1.00). The loss
-        # drop target (>= 90 %) is met on seeds 1 and 2 (97 %, 94 %) but not on seed 3 (87.5 %, still falling at
-        # 800 iterations): the assert guards the measured floor until that is closed (issue 6).
-        assert drop >= 0.85, losses
+        # R18: the behaviour loss falls >= 90 % (measured 97.3 / 97.3 / 94.8 % with the preset's linear learning-rate
+        # decay; 97.2 / 94.4 / 87.5 % with a fixed rate) and the student reaches >= 90 % of the teacher's normalized
+        # return (measured 0.98 / 0.99 / 0.99)
+        assert drop >= 0.9, losses
         assert ratio >= 0.9, (student, teacher, zero)
