@@ -23,7 +23,13 @@ __all__ = ["add_distill_parser", "run_distill"]
 def add_distill_parser(sub: Any) -> None:
     """Register the ``distill`` subcommand on the CLI's subparsers."""
     distill = sub.add_parser("distill", help="distill a PPO run's policy into a student (DAgger)")
-    distill.add_argument("--teacher", required=True, metavar="RUN_DIR", help="run directory of the PPO teacher")
+    start = distill.add_mutually_exclusive_group(required=True)
+    start.add_argument("--teacher", metavar="RUN_DIR", help="run directory of the PPO teacher")
+    start.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the distillation run in RUN_DIR exactly (its experiment.yaml and latest checkpoint)",
+    )
     distill.add_argument("--task", default=None, help="built-in task name (default: the teacher run's task)")
     distill.add_argument(
         "--config", default=None, help="experiment YAML (default: the '<task>-distill' preset, else 'distill')"
@@ -86,6 +92,8 @@ def run_distill(args: argparse.Namespace) -> int:
     from stride.runners import DistillationRunner
     from stride.utils.checkpoint import load_checkpoint
 
+    if args.resume is not None:
+        return _resume(args)
     teacher_exp = load_experiment(os.path.join(args.teacher, "experiment.yaml"))
     teacher_checkpoint = _latest_checkpoint(args.teacher)
     section, groups = teacher_section(teacher_exp, load_checkpoint(teacher_checkpoint))
@@ -112,12 +120,49 @@ def run_distill(args: argparse.Namespace) -> int:
     dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
     iterations = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
-    student_return, teacher_return = evaluate_student_and_teacher(runner, exp, args.device)
+    student = exp.runner["student"].get("class_name", "MLPModel")
+    headline = f"distilled {teacher_checkpoint} into a {student} student on {exp.task} for {iterations} iterations"
+    return _report(runner, exp, run_dir, headline, args.device)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """``stride distill --resume RUN_DIR``: continue a distillation run exactly.
+
+    Loads the run's latest checkpoint (student, teacher, optimizer, iteration, RNG and task state) and continues to
+    its planned ``max_iterations``, or ``--iterations`` more.
+    """
+    from stride.cli.main import _build_env, _latest_checkpoint
+    from stride.config.io import load_experiment
+    from stride.runners import DistillationRunner
+
+    if (
+        args.config is not None
+        or args.set
+        or args.task is not None
+        or args.num_envs is not None
+        or args.seed is not None
+    ):
+        raise StrideError(
+            "stride distill --resume continues the run as it was configured; --config, --set, --task, --num-envs "
+            "and --seed cannot change it (start a new run with --teacher instead)."
+        )
+    run_dir = args.resume
+    checkpoint = _latest_checkpoint(run_dir)
+    exp = load_experiment(os.path.join(run_dir, "experiment.yaml"))
+    runner = DistillationRunner(_build_env(exp, args.device), exp.runner, log_dir=run_dir, device=args.device)
+    runner.load(checkpoint)
+    planned = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
+    iterations = args.iterations if args.iterations is not None else max(planned - runner.current_learning_iteration, 0)
+    runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
+    headline = f"resumed {checkpoint} for {iterations} more iterations (now at {runner.current_learning_iteration})"
+    return _report(runner, exp, run_dir, headline, args.device)
+
+
+def _report(runner: Any, exp: Any, run_dir: str, headline: str, device: str) -> int:
+    """Evaluate student and teacher and print where the run's files are; returns exit code 0."""
+    student_return, teacher_return = evaluate_student_and_teacher(runner, exp, device)
     out = sys.stdout
-    out.write(
-        f"\ndistilled {teacher_checkpoint} into a {exp.runner['student'].get('class_name', 'MLPModel')} student on "
-        f"{exp.task} for {iterations} iterations ({runner.total_env_steps:,} env steps)\n"
-    )
+    out.write(f"\n{headline} ({runner.total_env_steps:,} env steps)\n")
     out.write(
         f"deterministic evaluation over 64 episodes: student {student_return:.1f}, teacher {teacher_return:.1f}\n"
     )

@@ -67,15 +67,35 @@ class MLPModelCfg:
     """Output distribution (actor): ``{"class_name": "GaussianDistribution", "init_std": 1.0, ...}``; None for a
     deterministic model (critic)."""
 
+    orthogonal_init_gains: list[float] | None = None
+    """(stride) Initialize the MLP's Linear layers orthogonally with these gains (one per layer: the hidden layers,
+    then the output layer; each >= 0) and zero biases, e.g. ``[1.414, 1.414, 0.01]`` for an actor whose first
+    actions are near 0 whatever the state (CleanRL, SB3). None: torch's default initialization, as rsl_rl."""
+
     def validate(self, path: str) -> None:
         """Check ranges.
 
         Raises:
-            ConfigError: If a hidden width is invalid.
+            ConfigError: If a hidden width or an initialization gain is invalid.
         """
         _require(len(self.hidden_dims) > 0, path, "hidden_dims", "must list at least one layer width.")
         for width in self.hidden_dims:
             _require(width >= 1 or width == -1, path, "hidden_dims", f"widths must be >= 1 or -1, got {width}.")
+        gains = self.orthogonal_init_gains
+        if gains is not None:
+            _require(
+                len(gains) == len(self.hidden_dims) + 1,
+                path,
+                "orthogonal_init_gains",
+                f"must have one gain per Linear layer, len(hidden_dims) + 1 = {len(self.hidden_dims) + 1}, "
+                f"got {len(gains)}: {gains}.",
+            )
+            _require(
+                all(math.isfinite(g) and g >= 0 for g in gains),
+                path,
+                "orthogonal_init_gains",
+                f"gains must be finite and >= 0, got {gains}.",
+            )
 
 
 @dataclass(kw_only=True)

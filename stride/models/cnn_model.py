@@ -64,6 +64,7 @@ class CNNModel(MLPModel):
         activation: MLP activation name (the encoders take theirs from ``cnn_cfg``).
         obs_normalization: Normalize the 1-D groups with running statistics (needs at least one 1-D group).
         distribution_cfg: Output distribution config; None for a deterministic output.
+        orthogonal_init_gains: Orthogonal-initialization gains of the MLP head's Linear layers (see ``MLPModel``).
         cnn_cfg: One encoder config (``CNNCfg`` keys) for every image group, or image group → its encoder config.
         cnns: Image group → encoder to use instead of building new ones (the same module objects, e.g. the actor's
             for the critic under ``share_cnn_encoders``); ``cnn_cfg`` is then ignored.
@@ -86,6 +87,7 @@ class CNNModel(MLPModel):
         distribution_cfg: dict[str, Any] | None = None,
         cnn_cfg: Mapping[str, Any] | None = None,
         cnns: Mapping[str, nn.Module] | None = None,
+        orthogonal_init_gains: Sequence[float] | None = None,
     ) -> None:
         if obs_set not in obs_groups:
             raise ConfigError(f"obs_groups has no '{obs_set}' set; sets given: {sorted(obs_groups)}.")
@@ -106,7 +108,15 @@ class CNNModel(MLPModel):
         encoders = self._encoders(obs, image_groups, obs_set, cnn_cfg, cnns)
         self._encoder_dim = sum(int(e.output_dim) for e in encoders.values())  # type: ignore[arg-type]
         super().__init__(
-            obs, obs_groups, obs_set, output_dim, hidden_dims, activation, obs_normalization, distribution_cfg
+            obs,
+            obs_groups,
+            obs_set,
+            output_dim,
+            hidden_dims,
+            activation,
+            obs_normalization,
+            distribution_cfg,
+            orthogonal_init_gains,
         )
         self.obs_groups = vector_groups
         self.image_groups = image_groups

@@ -31,6 +31,8 @@ class MLPModel(nn.Module):
         activation: MLP activation name.
         obs_normalization: Normalize the concatenated input with running statistics.
         distribution_cfg: Output distribution config; None for a deterministic output.
+        orthogonal_init_gains: One orthogonal-initialization gain per Linear layer of the MLP (biases zeroed); None
+            keeps torch's default initialization.
 
     Raises:
         ConfigError: If a group is missing or not 1-D.
@@ -49,6 +51,7 @@ class MLPModel(nn.Module):
         activation: str = "elu",
         obs_normalization: bool = False,
         distribution_cfg: dict[str, Any] | None = None,
+        orthogonal_init_gains: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if obs_set not in obs_groups:
@@ -63,6 +66,9 @@ class MLPModel(nn.Module):
         )
         mlp_out = self.distribution.input_dim if self.distribution is not None else output_dim
         self.mlp = MLP(self._latent_dim(), mlp_out, list(hidden_dims), activation)
+        if orthogonal_init_gains is not None:
+            self.mlp.init_orthogonal(orthogonal_init_gains)
+        # after any re-initialization: the distribution sets its part of the output layer (e.g. a std head)
         if self.distribution is not None:
             self.distribution.init_mlp_weights(self.mlp)
         self.output_dim = output_dim

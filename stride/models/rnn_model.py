@@ -32,6 +32,7 @@ class RNNModel(MLPModel):
         activation: MLP activation name.
         obs_normalization: Normalize the concatenated input with running statistics.
         distribution_cfg: Output distribution config; None for a deterministic output.
+        orthogonal_init_gains: Orthogonal-initialization gains of the MLP head's Linear layers (see ``MLPModel``).
         rnn_type: ``"lstm"`` or ``"gru"``.
         rnn_hidden_dim: Hidden size of the recurrent layers.
         rnn_num_layers: Number of stacked recurrent layers.
@@ -52,10 +53,19 @@ class RNNModel(MLPModel):
         rnn_type: str = "lstm",
         rnn_hidden_dim: int = 256,
         rnn_num_layers: int = 1,
+        orthogonal_init_gains: Sequence[float] | None = None,
     ) -> None:
         self.rnn_hidden_dim = rnn_hidden_dim
         super().__init__(
-            obs, obs_groups, obs_set, output_dim, hidden_dims, activation, obs_normalization, distribution_cfg
+            obs,
+            obs_groups,
+            obs_set,
+            output_dim,
+            hidden_dims,
+            activation,
+            obs_normalization,
+            distribution_cfg,
+            orthogonal_init_gains,
         )
         self.rnn = RNN(self.obs_dim, rnn_hidden_dim, rnn_num_layers, rnn_type)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,56 @@ class TestDistillPipeline:
         assert "pendulum-noisy: return" in capsys.readouterr().out
 
 
+class TestDistillResume:
+    """`stride distill --resume RUN_DIR` continues a run exactly: 2 iterations + resume for 2 equal 4 in one go (every
+    student and optimizer tensor, the logged losses), and the run's settings cannot be changed on resume."""
+
+    def _args(self, teacher_run: Path, run: Path, iterations: int) -> list[str]:
+        return [
+            "distill", "--teacher", str(teacher_run), "--iterations", str(iterations), "--num-envs", "16",
+            "--run-dir", str(run), "--seed", "3", "--set", "student.rnn_hidden_dim=8",
+            "--set", "env.max_episode_length=20", "--set", "algorithm.schedule=fixed",
+        ]  # fmt: skip
+
+    def test_split_equals_straight(self, teacher_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        straight, split = tmp_path / "straight", tmp_path / "split"
+        assert cli_main(self._args(teacher_run, straight, 4)) == 0
+        assert cli_main(self._args(teacher_run, split, 2)) == 0
+        capsys.readouterr()
+        assert cli_main(["distill", "--resume", str(split), "--iterations", "2"]) == 0
+        assert "for 2 more iterations (now at 4)" in capsys.readouterr().out
+        a = torch.load(straight / "model_4.pt", weights_only=True)
+        b = torch.load(split / "model_4.pt", weights_only=True)
+        differing = [k for k, v in a["student_state_dict"].items() if not torch.equal(v, b["student_state_dict"][k])]
+        for idx, state in a["optimizer_state_dict"]["state"].items():
+            for key, value in state.items():
+                if not torch.equal(
+                    torch.as_tensor(value), torch.as_tensor(b["optimizer_state_dict"]["state"][idx][key])
+                ):
+                    differing.append(f"optimizer.{idx}.{key}")
+        assert differing == []
+        rows = [json.loads(line) for line in (split / "metrics.jsonl").read_text().splitlines()]
+        straight_rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+        assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
+        assert [r["Loss/behavior"] for r in rows] == [r["Loss/behavior"] for r in straight_rows]
+
+    def test_settings_cannot_change(
+        self, teacher_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        run = tmp_path / "run"
+        assert cli_main(self._args(teacher_run, run, 1)) == 0
+        capsys.readouterr()
+        assert cli_main(["distill", "--resume", str(run), "--set", "algorithm.learning_rate=1.0"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("stride: error:") and "cannot change it" in err
+
+    def test_teacher_and_resume_exclusive(self, teacher_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        with pytest.raises(SystemExit) as info:
+            cli_main(["distill", "--teacher", str(teacher_run), "--resume", str(teacher_run)])
+        assert info.value.code == 2
+        assert "not allowed with argument" in capsys.readouterr().err
+
+
 class TestDistillBadInput:
     """Missing teacher runs and a PPO config given to distill fail with exit code 2 and one line."""
 
@@ -87,7 +138,7 @@ class TestDistillBadInput:
         with pytest.raises(SystemExit) as info:
             cli_main(["distill", "--task", "pendulum-noisy"])
         assert info.value.code == 2
-        assert "--teacher" in capsys.readouterr().err
+        assert "--teacher" in capsys.readouterr().err  # one of --teacher / --resume is required
 
     def test_distillation_run_is_not_a_teacher(
         self, teacher_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
