@@ -481,7 +481,8 @@ def check_env(
     Actions are uniform in [-1, 1] from a private ``torch.Generator``: the global random streams are not touched.
     When the env has ``state_dict()``/``load_state_dict()`` and ``restore`` is true, its state (and its
     ``episode_length_buf`` object) is put back afterwards, also when a check fails; other envs are left
-    ``num_steps`` steps further on.
+    ``num_steps`` steps further on, with their real episode lengths (the random lengths assigned for the check
+    are undone).
 
     Args:
         env: The environment (any object with the VecEnv members).
@@ -521,6 +522,8 @@ def check_env(
         raise
     if state is not None:
         _restore(env, state, original_buf)
+    else:
+        _put_back_lengths(env, report[3], report[4])
     return CheckReport(
         num_envs=num_envs,
         num_actions=num_actions,
@@ -550,6 +553,18 @@ def _restore(env: Any, state: Any, original_buf: torch.Tensor) -> None:
             )
 
 
+def _put_back_lengths(env: Any, before: torch.Tensor, done: torch.Tensor) -> None:
+    """Undo the random episode lengths the last checked step assigned, in an env whose state cannot be restored.
+
+    ``before`` is the env's buffer just before that assignment (the real lengths then); the real lengths after the
+    step are those + 1, or 0 where the step ended the episode. Without this, every env would start its next episode
+    at a random length (truncated early) although the run did not ask for random episode starts.
+    """
+    with torch.no_grad():
+        before.copy_(torch.where(done.to(before.device), torch.zeros_like(before), before + 1))
+        env.episode_length_buf = before
+
+
 def _run_steps(
     env: Any,
     num_steps: int,
@@ -558,8 +573,12 @@ def _run_steps(
     dev: torch.device,
     limit: int,
     generator: torch.Generator,
-) -> tuple[dict[str, tuple[int, ...]], bool, bool]:
-    """The stepping part of :func:`check_env`; returns ``(groups, has_time_outs, has_final_obs)``."""
+) -> tuple[dict[str, tuple[int, ...]], bool, bool, torch.Tensor, torch.Tensor]:
+    """The stepping part of :func:`check_env`.
+
+    Returns:
+        ``(groups, has_time_outs, has_final_obs, buffer before the last step's assignment, last step's dones)``.
+    """
     where = "get_observations()"
     try:
         obs = env.get_observations()
@@ -569,10 +588,13 @@ def _run_steps(
     groups = _check_obs(obs, "obs", where, num_envs, dev)
     held = _hold(cast(TensorDictBase, obs), where)
     has_time_outs = has_final_obs = False
+    before = env.episode_length_buf
+    done = torch.zeros(num_envs, dtype=torch.bool)
     for t in range(1, num_steps + 1):
         where = f"step {t}"
         assigned: torch.Tensor | None = None
         if t == num_steps:
+            before = env.episode_length_buf
             # writable episode_length_buf: values in [0, limit - 1) cannot trigger a time-out themselves
             with torch.inference_mode(False):
                 assigned = torch.randint(0, max(limit - 1, 1), (num_envs,), generator=generator).to(dev)
@@ -611,7 +633,7 @@ def _run_steps(
                     "new tensor to randomize episode starts.",
                     where,
                 )
-    return groups, has_time_outs, has_final_obs
+    return groups, has_time_outs, has_final_obs, before, done
 
 
 # ------------------------------------------------------------------------------------------------- by target

@@ -343,12 +343,31 @@ class TestRestore:
             assert torch.equal(a, b)
 
     def test_without_restore_the_env_moves(self) -> None:
-        # non-vacuity of the test above: the check does step the env and replace episode_length_buf
+        # non-vacuity of the test above: the check does step the env (3 steps further on, real lengths kept)
         env, twin = make_task("pendulum", num_envs=8), make_task("pendulum", num_envs=8)
-        buf = env.episode_length_buf
         assert not check_env(env, restore=False).restored
-        assert env.episode_length_buf is not buf
+        assert torch.equal(env.episode_length_buf, twin.episode_length_buf + 3)
         assert not torch.equal(env.state_dict()["state"], twin.state_dict()["state"])
+
+    @pytest.mark.parametrize("limit", [50, 4])
+    def test_random_lengths_undone_without_state_dict(self, limit: int) -> None:
+        # regression: an env without state_dict (e.g. the Gymnasium adapter) kept the random episode lengths the
+        # check assigns, so every first training episode was truncated at a random step
+        class Counting(bz.GoodEnv):
+            def __init__(self) -> None:
+                super().__init__(num_envs=6, max_episode_length=limit)
+                self.true_length = self.episode_length_buf.clone()
+
+            def step(self, actions: torch.Tensor) -> Any:
+                out = super().step(actions)
+                self.true_length = torch.where(out[2], 0, self.true_length + 1)
+                return out
+
+        env = Counting()
+        assert not hasattr(env, "state_dict")
+        check_env(env)
+        assert torch.equal(env.episode_length_buf, env.true_length)
+        assert int(env.true_length.max()) > 0
 
     def test_restored_after_a_failure(self) -> None:
         class BadCartPole(CartPole):

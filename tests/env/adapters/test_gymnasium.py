@@ -191,6 +191,9 @@ class TestContract:
         report = check_env(env, num_steps=30)
         assert report.has_time_outs and report.has_final_obs
         assert report.groups == {"policy": (4, 4)}
+        # the check's random episode lengths are undone: the counter equals each sub-env's own step count t
+        t = env.get_observations()["policy"][:, 2]
+        assert torch.equal(env.episode_length_buf.to(torch.float32), t)
 
     def test_check_env_target(self) -> None:
         from stride.env.checker import check_env_target
