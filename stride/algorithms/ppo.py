@@ -319,10 +319,7 @@ class PPO:
                 (that mini-batch's step was not applied).
         """
         cfg = self.cfg
-        if cfg.schedule == "linear":
-            if iteration is None:
-                raise ValueError("PPO.update needs iteration=k with schedule='linear' (the rate depends on it).")
-            apply_schedule(self._lr, cfg.schedule, cfg.learning_rate, iteration, cfg.schedule_iterations)
+        apply_schedule(self._lr, cfg.schedule, cfg.learning_rate, iteration, cfg.schedule_iterations)
         self._loss_sums.zero_()
         ext_sums: dict[str, torch.Tensor] = {}
         flags: list[torch.Tensor] = []

@@ -86,7 +86,7 @@ def run_distill(args: argparse.Namespace) -> int:
     Raises:
         StrideError: On bad input (missing run, bad config), reported by the CLI as one line.
     """
-    from stride.cli.main import _build_env, _experiment_dict, _latest_checkpoint
+    from stride.cli.main import _build_env, _experiment_dict, _iterations_to_run, _latest_checkpoint
     from stride.config.io import ExperimentCfg, dump_yaml, load_experiment, preset_path
     from stride.config.strict import build
     from stride.runners import DistillationRunner
@@ -118,7 +118,7 @@ def run_distill(args: argparse.Namespace) -> int:
     runner.load(teacher_checkpoint)
     os.makedirs(run_dir, exist_ok=True)
     dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
-    iterations = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
+    iterations = _iterations_to_run(runner, None)
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
     student = exp.runner["student"].get("class_name", "MLPModel")
     headline = f"distilled {teacher_checkpoint} into a {student} student on {exp.task} for {iterations} iterations"
@@ -131,7 +131,7 @@ def _resume(args: argparse.Namespace) -> int:
     Loads the run's latest checkpoint (student, teacher, optimizer, iteration, RNG and task state) and continues to
     its planned ``max_iterations``, or ``--iterations`` more.
     """
-    from stride.cli.main import _build_env, _latest_checkpoint
+    from stride.cli.main import _build_env, _iterations_to_run, _latest_checkpoint
     from stride.config.io import load_experiment
     from stride.runners import DistillationRunner
 
@@ -151,8 +151,7 @@ def _resume(args: argparse.Namespace) -> int:
     exp = load_experiment(os.path.join(run_dir, "experiment.yaml"))
     runner = DistillationRunner(_build_env(exp, args.device), exp.runner, log_dir=run_dir, device=args.device)
     runner.load(checkpoint)
-    planned = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
-    iterations = args.iterations if args.iterations is not None else max(planned - runner.current_learning_iteration, 0)
+    iterations = _iterations_to_run(runner, args.iterations)
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
     headline = f"resumed {checkpoint} for {iterations} more iterations (now at {runner.current_learning_iteration})"
     return _report(runner, exp, run_dir, headline, args.device)

@@ -126,6 +126,16 @@ def _build_env(exp: Any, device: str, **overrides: Any) -> Any:
     return make_task(exp.task, device=device, **kwargs)
 
 
+def _iterations_to_run(runner: Any, more: int | None) -> int:
+    """Iterations for ``learn``: ``more`` if given, else what remains of the planned run.
+
+    The plan is ``max_iterations`` (100 when unset), counted from the runner's iteration (0 for a new run, the
+    loaded one on resume).
+    """
+    planned = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
+    return more if more is not None else max(planned - runner.current_learning_iteration, 0)
+
+
 def _train(args: argparse.Namespace) -> int:
     from stride.config.io import ExperimentCfg, dump_yaml, load_experiment
     from stride.config.strict import build
@@ -150,15 +160,9 @@ def _train(args: argparse.Namespace) -> int:
     if checkpoint_in is None:
         os.makedirs(run_dir, exist_ok=True)
         dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
-    total = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
     if checkpoint_in is not None:
         runner.load(checkpoint_in)
-        # continue to the planned total, or run --iterations more
-        iterations = (
-            args.iterations if args.iterations is not None else max(total - runner.current_learning_iteration, 0)
-        )
-    else:
-        iterations = total
+    iterations = _iterations_to_run(runner, args.iterations if checkpoint_in is not None else None)
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
     eval_env = _build_env(
         exp, args.device, num_envs=min(64, env.num_envs), seed=10_000 + int(exp.runner.get("seed", 1))

@@ -106,12 +106,18 @@ def check_schedule(schedule: str, schedule_iterations: int | None) -> None:
 
 
 def apply_schedule(
-    learning_rate: torch.Tensor, schedule: str, initial: float, iteration: int, schedule_iterations: int | None
+    learning_rate: torch.Tensor, schedule: str, initial: float, iteration: int | None, schedule_iterations: int | None
 ) -> None:
     """Write iteration ``iteration``'s rate into the shared tensor learning rate when the schedule is linear.
 
     A host float written into the tensor (no read back): the optimizer and the logs see it from this update on.
     Other schedules are left alone ('adaptive' moves the rate inside the update, 'fixed' never does).
+
+    Raises:
+        ValueError: If the schedule is linear and ``iteration`` is None (the rate depends on it).
     """
-    if schedule == "linear" and schedule_iterations is not None:
-        learning_rate.fill_(linear_learning_rate(initial, iteration, schedule_iterations))
+    if schedule != "linear" or schedule_iterations is None:
+        return
+    if iteration is None:
+        raise ValueError("update() needs iteration=k with schedule='linear' (the rate depends on it).")
+    learning_rate.fill_(linear_learning_rate(initial, iteration, schedule_iterations))

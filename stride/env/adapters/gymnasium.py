@@ -336,8 +336,9 @@ class GymnasiumVecEnv(VecEnv):
         obs_np, reward_np, terminated, truncated, infos = self.venv.step(self._actions_to_numpy(actions))
         if terminated.dtype != np.bool_ or truncated.dtype != np.bool_:  # Gymnasium's vector envs give bool arrays
             terminated, truncated = terminated.astype(bool), truncated.astype(bool)
-        buf, lengths = self._length_buf, self._lengths_np
-        if lengths is not None:
+        buf, view = self._length_buf, self._lengths_np
+        if view is not None:
+            lengths = view
             lengths += 1  # the tensor's own memory: the in-place updates here and below reach it
         else:
             buf += 1
@@ -374,7 +375,7 @@ class GymnasiumVecEnv(VecEnv):
             "length": self._from_numpy(lengths[ended_idx].astype(np.float32)),
         }
         self._episode_return[ended_idx] = 0.0
-        if self._lengths_np is not None:
+        if view is not None:
             lengths[ended_idx] = 0
         else:
             buf.masked_fill_(dones_t, 0)
