@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import torch
+from checkpoint_diff import differing_leaves
 from tensordict import TensorDict
 from torch import nn
 
@@ -80,40 +81,6 @@ def _train(rnd: RandomNetworkDistillation, obs: TensorDict, steps: int) -> None:
     for _ in range(steps):
         rnd.extra_loss(batch, {})["rnd"].backward()
         rnd.after_optimizer_step(torch.tensor(False))
-
-
-def _flat(state: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts/lists → {dotted path: leaf}."""
-    if isinstance(state, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in state.items():
-            out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(state, (list, tuple)):
-        out = {}
-        for i, value in enumerate(state):
-            out.update(_flat(value, f"{prefix}[{i}]"))
-        return out
-    return {prefix: state}
-
-
-def _differing(a: Any, b: Any) -> list[str]:
-    """Paths whose leaves differ (tensors bitwise), plus paths present on one side only."""
-    flat_a, flat_b = _flat(a), _flat(b)
-    keys = sorted(set(flat_a) | set(flat_b))
-    out = []
-    for key in keys:
-        if key not in flat_a or key not in flat_b:
-            out.append(key)
-            continue
-        x, y = flat_a[key], flat_b[key]
-        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
-            same = isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and torch.equal(x, y)
-        else:
-            same = x == y
-        if not same:
-            out.append(key)
-    return out
 
 
 def _runner_cfg(rnd_cfg: dict[str, Any] | None, seed: int = 4) -> dict[str, Any]:
@@ -278,8 +245,8 @@ class TestTraining:
         optimized |= {id(p) for g in runner.alg.optimizer.param_groups for p in g["params"]}
         assert optimized.isdisjoint(id(p) for p in rnd.target.parameters())
         runner.learn(3)
-        assert _differing(target0, rnd.target.state_dict()) == []
-        changed = _differing(predictor0, rnd.predictor.state_dict())
+        assert differing_leaves(target0, rnd.target.state_dict()) == []
+        changed = differing_leaves(predictor0, rnd.predictor.state_dict())
         assert len(changed) == len(predictor0)  # every predictor tensor moved
         rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
         assert len(rows) == 3
@@ -314,11 +281,11 @@ class TestTraining:
         batch = _batch(obs)
         rnd.extra_loss(batch, {})["rnd"].backward()
         rnd.after_optimizer_step(torch.tensor(True))  # the algorithm skipped this step
-        assert _differing(before, rnd.state_dict()) == []
+        assert differing_leaves(before, rnd.state_dict()) == []
         nan_obs = _obs(torch.full((32, 3), float("nan")))
         rnd.extra_loss(_batch(nan_obs), {})["rnd"].backward()
         rnd.after_optimizer_step(torch.tensor(False))  # a non-finite RND loss is never applied
-        assert _differing(before, rnd.state_dict()) == []
+        assert differing_leaves(before, rnd.state_dict()) == []
 
 
 class TestCheckpoint:
@@ -336,9 +303,9 @@ class TestCheckpoint:
         assert len(state["optimizer"]["state"]) == len(list(rnd.predictor.parameters()))
         assert float(state["state_normalizer.count"]) == 2 * 16 * 16
         other = _rnd_of(_mc_runner(seed=9))
-        assert len(_differing(state, other.state_dict())) > 10
+        assert len(differing_leaves(state, other.state_dict())) > 10
         other.load_state_dict(state)
-        assert _differing(state, other.state_dict()) == []
+        assert differing_leaves(state, other.state_dict()) == []
         obs = runner.env.get_observations()
         assert torch.equal(rnd.prediction_error(obs), other.prediction_error(obs))
         # the next transition gives identical rewards (schedule step, discounted returns, normalizers restored)
@@ -355,7 +322,7 @@ class TestCheckpoint:
         message = str(err.value)
         assert "extensions.rnd.predictor.4.weight: checkpoint shape (16, 64) vs model shape (4, 64)" in message
         assert "extensions.rnd.state_normalizer._mean (checkpoint shape (1, 3)): in the checkpoint" in message
-        assert _differing(before, target.state_dict()) == []
+        assert differing_leaves(before, target.state_dict()) == []
 
     def test_rnd_checkpoint_into_plain_ppo_and_back(self, tmp_path: Path) -> None:
         # R10: RND state into a run without RND, and a run without RND into one with it, both named
@@ -413,12 +380,12 @@ class TestCheckpoint:
             runner.load(str(tmp_path / "rsl_rl.pt"), load_cfg={"rng": False, "env": False})
         for name in ("predictor", "target"):
             mine, rsl = getattr(rnd, name).state_dict(), getattr(theirs, name).state_dict()
-            assert _differing(mine, rsl) == []
+            assert differing_leaves(mine, rsl) == []
         assert rnd.state_normalizer is not None and rnd.reward_normalizer is not None
         assert torch.equal(rnd.state_normalizer.mean, theirs.state_normalizer._mean.reshape(-1))
         assert torch.equal(rnd.reward_normalizer.std, theirs.reward_normalizer.emp_norm._std.reshape(-1))
         mine_opt, rsl_opt = rnd.optimizer.state_dict()["state"], theirs.optimizer.state_dict()["state"]
-        assert _differing(mine_opt, rsl_opt) == []
+        assert differing_leaves(mine_opt, rsl_opt) == []
         with torch.no_grad():
             state = theirs.state_normalizer(obs["policy"])
             expected = torch.linalg.vector_norm(theirs.target(state) - theirs.predictor(state), dim=1)
@@ -445,7 +412,7 @@ class TestResume:
         b = torch.load(tmp_path / "split" / f"model_{2 * self.K}.pt", weights_only=True)
         assert a["extensions"]["rnd"]["step"] == 2 * self.K * 16
         keys = ("actor_state_dict", "critic_state_dict", "optimizer_state_dict", "extensions", "env_state")
-        assert _differing({k: a[k] for k in keys}, {k: b[k] for k in keys}) == []
+        assert differing_leaves({k: a[k] for k in keys}, {k: b[k] for k in keys}) == []
         logged = ("Loss/rnd", "Loss/value", "Train/mean_intrinsic_reward", "Policy/rnd_weight")
 
         def rows(run: str) -> list[tuple[Any, ...]]:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from checkpoint_diff import differing_leaves, flatten_state
 from tensordict import TensorDict
 from torch import nn
 
@@ -113,41 +114,6 @@ def _trained_checkpoint(runner: OnPolicyRunner, path: Path, iterations: int = 1)
     return str(path)
 
 
-def _tensors(state: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts/lists/tuples → {dotted path: leaf} (tensors cloned)."""
-    if isinstance(state, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in state.items():
-            out.update(_tensors(value, f"{prefix}.{key}"))
-        return out
-    if isinstance(state, (list, tuple)):
-        out = {}
-        for i, value in enumerate(state):
-            out.update(_tensors(value, f"{prefix}[{i}]"))
-        return out
-    if isinstance(state, np.ndarray):
-        return {prefix: state.copy()}
-    return {prefix: state.clone() if isinstance(state, torch.Tensor) else state}
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """Bitwise equality of two nested states."""
-    flat_a, flat_b = _tensors(a), _tensors(b)
-    if set(flat_a) != set(flat_b):
-        return False
-    for key, x in flat_a.items():
-        y = flat_b[key]
-        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
-            if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and torch.equal(x, y)):
-                return False
-        elif isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-            if not np.array_equal(x, y):
-                return False
-        elif x != y:
-            return False
-    return True
-
-
 def _listed(err: pytest.ExceptionInfo[CheckpointError]) -> list[str]:
     """Keys listed in a mismatch message, in order."""
     return _LINE.findall(str(err.value))
@@ -155,7 +121,7 @@ def _listed(err: pytest.ExceptionInfo[CheckpointError]) -> list[str]:
 
 def _models(runner: OnPolicyRunner) -> dict[str, Any]:
     alg = runner.alg
-    return _tensors({"a": alg.actor.state_dict(), "c": alg.critic.state_dict(), "o": alg.optimizer.state_dict()})
+    return flatten_state({"a": alg.actor.state_dict(), "c": alg.critic.state_dict(), "o": alg.optimizer.state_dict()})
 
 
 def _load_raises(runner: OnPolicyRunner, path: str, strict: bool = True) -> pytest.ExceptionInfo[CheckpointError]:
@@ -164,7 +130,7 @@ def _load_raises(runner: OnPolicyRunner, path: str, strict: bool = True) -> pyte
     with pytest.raises(CheckpointError) as err:
         runner.load(path, strict=strict)
     assert f"'{path}'" in str(err.value)
-    assert _equal(before, _models(runner)), "a failed load changed the models"
+    assert not differing_leaves(before, _models(runner)), "a failed load changed the models"
     return err
 
 
@@ -243,11 +209,11 @@ class TestMismatchListing:
         # strict=False loads everything else
         target.load(path, strict=False)
         saved = torch.load(path, weights_only=True)
-        assert _equal(
+        assert not differing_leaves(
             {k: v for k, v in saved["actor_state_dict"].items() if "obs_normalizer" not in k},
             {k: v for k, v in target.alg.actor.state_dict().items() if "obs_normalizer" not in k},
         )
-        assert _equal(saved["optimizer_state_dict"]["state"], target.alg.optimizer.state_dict()["state"])
+        assert not differing_leaves(saved["optimizer_state_dict"]["state"], target.alg.optimizer.state_dict()["state"])
 
     def test_gaussian_scalar_vs_log_std(self, tmp_path: Path) -> None:
         path = _trained_checkpoint(_runner(_cfg(std_type="scalar")), tmp_path / "m.pt")
@@ -293,9 +259,9 @@ class TestExtensionStates:
             in (str(err.value))
         )
         target.load(path, strict=False)
-        assert _equal(data["actor_state_dict"], target.alg.actor.state_dict())
-        assert _equal(data["critic_state_dict"], target.alg.critic.state_dict())
-        assert _equal(data["optimizer_state_dict"], target.alg.optimizer.state_dict())
+        assert not differing_leaves(data["actor_state_dict"], target.alg.actor.state_dict())
+        assert not differing_leaves(data["critic_state_dict"], target.alg.critic.state_dict())
+        assert not differing_leaves(data["optimizer_state_dict"], target.alg.optimizer.state_dict())
 
     def test_missing_extension_state_is_listed(self, tmp_path: Path) -> None:
         path = _trained_checkpoint(_runner(_cfg()), tmp_path / "m.pt")
@@ -330,13 +296,13 @@ class TestSchemaVersion:
             data["schema_version"] = version
         atomic_save(data, path)
         target = _runner(_cfg(seed=9))
-        assert not _equal(data["actor_state_dict"], target.alg.actor.state_dict())
+        assert differing_leaves(data["actor_state_dict"], target.alg.actor.state_dict())
         with pytest.warns(UserWarning, match="migrated") as record:
             target.load(path)
         found = "no schema_version" if version is None else "schema_version 0"
         assert any(found in str(w.message) and f"'{path}'" in str(w.message) for w in record)
-        assert _equal(data["actor_state_dict"], target.alg.actor.state_dict())
-        assert _equal(data["optimizer_state_dict"], target.alg.optimizer.state_dict())
+        assert not differing_leaves(data["actor_state_dict"], target.alg.actor.state_dict())
+        assert not differing_leaves(data["optimizer_state_dict"], target.alg.optimizer.state_dict())
         assert target.current_learning_iteration == 1
 
     def test_rsl_rl_layout_without_schema_is_converted(self, tmp_path: Path) -> None:
@@ -350,8 +316,8 @@ class TestSchemaVersion:
         target = _runner(_cfg(seed=9))
         with pytest.warns(UserWarning, match=r"no schema_version .* rsl_rl 4\.x checkpoint converted"):
             target.load(path)
-        assert _equal(data["actor_state_dict"], target.alg.actor.state_dict())
-        assert _equal(data["optimizer_state_dict"]["state"], target.alg.optimizer.state_dict()["state"])
+        assert not differing_leaves(data["actor_state_dict"], target.alg.actor.state_dict())
+        assert not differing_leaves(data["optimizer_state_dict"]["state"], target.alg.optimizer.state_dict()["state"])
 
     def test_current_schema_loads_without_warning(self, tmp_path: Path) -> None:
         path = _trained_checkpoint(_runner(_cfg()), tmp_path / "m.pt")
@@ -382,10 +348,10 @@ def _snapshot(runner: OnPolicyRunner) -> dict[str, Any]:
     assert alg.value_normalizer is not None
     rng = get_rng_state()
     return {
-        "actor": _tensors(alg.actor.state_dict()),
-        "critic": _tensors({"c": alg.critic.state_dict(), "v": alg.value_normalizer.state_dict()}),
-        "optimizer": _tensors({"o": copy.deepcopy(alg.optimizer.state_dict()), "lr": alg.learning_rate}),
-        "iteration": _tensors(
+        "actor": flatten_state(alg.actor.state_dict()),
+        "critic": flatten_state({"c": alg.critic.state_dict(), "v": alg.value_normalizer.state_dict()}),
+        "optimizer": flatten_state({"o": copy.deepcopy(alg.optimizer.state_dict()), "lr": alg.learning_rate}),
+        "iteration": flatten_state(
             {
                 "it": runner.current_learning_iteration,
                 "steps": runner.total_env_steps,
@@ -393,8 +359,8 @@ def _snapshot(runner: OnPolicyRunner) -> dict[str, Any]:
                 "len": runner._ep_length,
             }
         ),
-        "rng": _tensors({"python": rng["python"], "numpy": rng["numpy"], "torch": rng["torch"]}),
-        "env": _tensors(runner.env.state_dict()),  # type: ignore[attr-defined]
+        "rng": flatten_state({"python": rng["python"], "numpy": rng["numpy"], "torch": rng["torch"]}),
+        "env": flatten_state(runner.env.state_dict()),  # type: ignore[attr-defined]
     }
 
 
@@ -415,12 +381,12 @@ class TestPartialLoad:
         target.learn(1)
         before = _snapshot(target)
         for name in _PARTS:  # not vacuous: every part differs before the load
-            assert not _equal(before[name], saved[name]), name
+            assert differing_leaves(before[name], saved[name]), name
         target.load(path, load_cfg={name: name == part for name in _PARTS})
         after = _snapshot(target)
         for name in _PARTS:
             expected = saved if name == part else before
-            assert _equal(after[name], expected[name]), f"load_cfg {part} only: part {name} is wrong"
+            assert not differing_leaves(after[name], expected[name]), f"load_cfg {part} only: part {name} is wrong"
 
     def test_all_parts_by_default_and_unknown_part(self, tmp_path: Path) -> None:
         source = OnPolicyRunner(make_task("cartpole", num_envs=NUM_ENVS, seed=1), _cfg(value_norm=True))
@@ -431,7 +397,7 @@ class TestPartialLoad:
         target = OnPolicyRunner(make_task("cartpole", num_envs=NUM_ENVS, seed=2), _cfg(value_norm=True, seed=8))
         target.load(path)
         after = _snapshot(target)
-        assert all(_equal(after[name], saved[name]) for name in _PARTS)
+        assert all(not differing_leaves(after[name], saved[name]) for name in _PARTS)
         with pytest.raises(ConfigError, match=r"unknown parts \['actr'\]"):
             target.load(path, load_cfg={"actr": True})
 
@@ -446,7 +412,8 @@ class TestPartialLoad:
         with pytest.raises(CheckpointError, match=r"cannot load checkpoint '.*m\.pt' \(ConfigError: cartpole: task"):
             target.load(path, load_cfg={"iteration": False})
         target.load(path, load_cfg={"iteration": False, "env": False})  # the models alone do fit
-        assert _equal(torch.load(path, weights_only=True)["actor_state_dict"], target.alg.actor.state_dict())
+        saved = torch.load(path, weights_only=True)["actor_state_dict"]
+        assert not differing_leaves(saved, target.alg.actor.state_dict())
 
 
 class TestStateMatchHelpers:

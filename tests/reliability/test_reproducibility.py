@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import torch
+from checkpoint_diff import differing_leaves
 
 from stride.env.tasks import list_tasks, make_task, task_class
 from stride.runners import OnPolicyRunner
@@ -69,22 +70,6 @@ def _same_scalars(a: list[dict[str, float]], b: list[dict[str, float]]) -> bool:
     return all(x[k] == y[k] or (math.isnan(x[k]) and math.isnan(y[k])) for x, y in zip(a, b, strict=True) for k in x)
 
 
-def _differing_tensors(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Paths of leaves that differ between two nested checkpoint structures (tensors compared bitwise)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = [f"{prefix}.{k}" for k in set(a) ^ set(b)]
-        for key in set(a) & set(b):
-            out += _differing_tensors(a[key], b[key], f"{prefix}.{key}")
-        return out
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
-        return [
-            p for i, (x, y) in enumerate(zip(a, b, strict=True)) for p in _differing_tensors(x, y, f"{prefix}[{i}]")
-        ]
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        return [] if a.dtype == b.dtype and torch.equal(a, b) else [prefix]
-    return [] if a == b else [prefix]
-
-
 def _state(runner: OnPolicyRunner, path: Path) -> dict[str, Any]:
     runner.save(str(path))
     return torch.load(path, weights_only=True)
@@ -98,7 +83,7 @@ class TestSameSeedSameRun:
         torch.manual_seed(999)  # the second run must not depend on where the global generators were left
         scalars_b, runner_b = _train(4)
         assert _same_scalars(scalars_a, scalars_b)
-        assert _differing_tensors(_state(runner_a, tmp_path / "a.pt"), _state(runner_b, tmp_path / "b.pt")) == []
+        assert differing_leaves(_state(runner_a, tmp_path / "a.pt"), _state(runner_b, tmp_path / "b.pt")) == []
         # not vacuous: training moved the parameters and produced finite losses and episode returns
         assert len(scalars_a) == ITERATIONS
         assert all(math.isfinite(s["Loss/value"]) and math.isfinite(s["Train/mean_reward"]) for s in scalars_a)
@@ -109,7 +94,7 @@ class TestSameSeedSameRun:
         scalars_b, runner_b = _train(5)
         assert not _same_scalars(scalars_a, scalars_b)
         state_a, state_b = _state(runner_a, tmp_path / "a.pt"), _state(runner_b, tmp_path / "b.pt")
-        differing = _differing_tensors(state_a["actor_state_dict"], state_b["actor_state_dict"])
+        differing = differing_leaves(state_a["actor_state_dict"], state_b["actor_state_dict"])
         assert len(differing) == len(state_a["actor_state_dict"]) - 1  # all but the normalizer's sample count
         assert all(s_a["Loss/value"] != s_b["Loss/value"] for s_a, s_b in zip(scalars_a, scalars_b, strict=True))
 
@@ -129,11 +114,11 @@ class TestSameSeedSameRun:
         assert _same_scalars(outputs[0], outputs[1])
         state_a = torch.load(tmp_path / "a.pt", weights_only=True)
         state_b = torch.load(tmp_path / "b.pt", weights_only=True)
-        assert _differing_tensors(state_a, state_b) == []
+        assert differing_leaves(state_a, state_b) == []
         # and both equal this process's run of the same seed
         scalars, runner = _train(4)
         assert _same_scalars(scalars, outputs[0])
-        assert _differing_tensors(_state(runner, tmp_path / "here.pt"), state_a) == []
+        assert differing_leaves(_state(runner, tmp_path / "here.pt"), state_a) == []
 
 
 def _builtin_tasks() -> list[str]:

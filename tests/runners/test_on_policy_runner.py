@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 import torch
 import yaml
+from checkpoint_diff import differing_leaves, flatten_state
 from tensordict import TensorDict
 
 from stride.env.tasks import make_task
@@ -41,35 +42,6 @@ def _runner(cfg: dict[str, Any] | None = None, log_dir: str | None = None, env_s
     return OnPolicyRunner(make_task("cartpole", num_envs=NUM_ENVS, seed=env_seed), cfg or _cfg(), log_dir=log_dir)
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts/lists/tuples → {dotted path: leaf}."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}"))
-        return out
-    if isinstance(value, (list, tuple)):
-        out = {}
-        for i, item in enumerate(value):
-            out.update(_flatten(item, f"{prefix}[{i}]"))
-        return out
-    return {prefix: value}
-
-
-def _differing(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    flat_a, flat_b = _flatten(a), _flatten(b)
-    diffs = sorted(set(flat_a) ^ set(flat_b))
-    for key in set(flat_a) & set(flat_b):
-        x, y = flat_a[key], flat_b[key]
-        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
-            same = isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and torch.equal(x, y)
-        else:
-            same = x == y
-        if not same:
-            diffs.append(key)
-    return diffs
-
-
 def _fixed_obs(num: int = 1000) -> TensorDict:
     gen = torch.Generator().manual_seed(123)
     return TensorDict({"policy": torch.randn(num, 4, generator=gen) * 2.0}, batch_size=[num])
@@ -96,13 +68,13 @@ class TestSaveLoadRoundTrip:
         ignore = {"config"}  # the runner's own config (different seed) is not restored by design
         saved_cmp = {k: v for k, v in saved.items() if k not in ignore}
         after_cmp = {k: v for k, v in after.items() if k not in ignore}
-        assert _differing(saved_cmp, after_cmp) == []
+        assert differing_leaves(saved_cmp, after_cmp) == []
         # not vacuous: the fresh runner differed in every part that matters before the load
-        differing_before = _differing(saved_cmp, {k: v for k, v in before.items() if k not in ignore})
+        differing_before = differing_leaves(saved_cmp, {k: v for k, v in before.items() if k not in ignore})
         for part in ("actor_state_dict", "critic_state_dict", "optimizer_state_dict.state", "value_normalizer", "iter"):
-            assert any(key.startswith("." + part) for key in differing_before), part
+            assert any(key.startswith(part) for key in differing_before), part
         assert any("obs_normalizer._mean" in key for key in differing_before)
-        assert any("exp_avg_sq" in key for key in _flatten(saved))
+        assert any("exp_avg_sq" in key for key in flatten_state(saved))
         assert fresh.current_learning_iteration == 2
         assert fresh.alg.learning_rate == trained.alg.learning_rate != 1e-3
         assert fresh.total_env_steps == 2 * NUM_STEPS * NUM_ENVS
@@ -141,12 +113,12 @@ class TestSaveLoadRoundTrip:
         lr_before = other.alg.learning_rate
         actor_before = copy.deepcopy(other.alg.actor.state_dict())
         other.load(path, load_cfg={"optimizer": False})
-        assert _differing(opt_before, other.alg.optimizer.state_dict()) == []
+        assert differing_leaves(opt_before, other.alg.optimizer.state_dict()) == []
         assert other.alg.learning_rate == lr_before
         assert lr_before != trained.alg.learning_rate
         # the models did load
-        assert _differing(trained.alg.actor.state_dict(), other.alg.actor.state_dict()) == []
-        assert _differing(actor_before, other.alg.actor.state_dict()) != []
+        assert differing_leaves(trained.alg.actor.state_dict(), other.alg.actor.state_dict()) == []
+        assert differing_leaves(actor_before, other.alg.actor.state_dict()) != []
 
     def test_files_load_with_weights_only(self, tmp_path: Path) -> None:
         runner = _runner()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from checkpoint_diff import differing_leaves
 
 from stride.env.tasks import make_task
 from stride.runners import OnPolicyRunner
@@ -79,18 +80,8 @@ class TestExactResume:
         _run([cfg, str(tmp_path / "split"), "resume", str(K), str(tmp_path / "split" / f"model_{K}.pt")])
         full = torch.load(tmp_path / "full" / f"model_{2 * K}.pt", weights_only=True)
         split = torch.load(tmp_path / "split" / f"model_{2 * K}.pt", weights_only=True)
-        differing = []
-        for section in ("actor_state_dict", "critic_state_dict"):
-            for key, value in full[section].items():
-                if not torch.equal(value, split[section][key]):
-                    differing.append(f"{section}.{key}")
-        for idx, state in full["optimizer_state_dict"]["state"].items():
-            for key, value in state.items():
-                if not torch.equal(
-                    torch.as_tensor(value), torch.as_tensor(split["optimizer_state_dict"]["state"][idx][key])
-                ):
-                    differing.append(f"optimizer.{idx}.{key}")
-        assert differing == []
+        sections = ("actor_state_dict", "critic_state_dict", "optimizer_state_dict")
+        assert differing_leaves({k: full[k] for k in sections}, {k: split[k] for k in sections}) == []
         assert full["learning_rate"] == split["learning_rate"]
         assert full["iter"] == split["iter"] == 2 * K
         # the logged losses of the second half are identical too, and the split run logged every iteration once
