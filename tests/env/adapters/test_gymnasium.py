@@ -309,6 +309,8 @@ class TestMuJoCo:
         assert data["task"] == "gym:Ant-v5" and data["env"]["num_envs"] == 16 and data["runner"]["seed"] == 7
         assert data["runner"]["num_steps_per_env"] == 128 and data["runner"]["max_iterations"] == 489
         assert data["runner"]["actor"]["obs_normalization"] is True
+        algorithm = data["runner"]["algorithm"]
+        assert algorithm["num_mini_batches"] == 16 and algorithm["schedule"] == "linear"
 
     @pytest.mark.slow
     def test_cli_train(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
