@@ -157,6 +157,8 @@ class TestShareCnnEncoders:
         restored.learn(1)  # training continues with the shared modules
         assert _cnn_models(restored)[0].cnns is _cnn_models(restored)[1].cnns
 
+    # rsl_rl's own optimizer lists the shared encoder twice, and torch warns about that (stride's does not)
+    @pytest.mark.filterwarnings("ignore:optimizer contains a parameter group with duplicate parameters")
     def test_rsl_rl_checkpoint_with_shared_encoders(self, tmp_path: Path) -> None:
         rsl_runners = pytest.importorskip("rsl_rl.runners")
         rsl_cfg = _cfg(share=True)
@@ -168,7 +170,8 @@ class TestShareCnnEncoders:
             theirs.learn(1)
         theirs.save(str(tmp_path / "rsl.pt"))
         ours = _runner(_cfg(share=True))
-        ours.load(str(tmp_path / "rsl.pt"))
+        with pytest.warns(UserWarning, match="rsl_rl 5.x checkpoint converted to stride's layout; optimizer state re-"):
+            ours.load(str(tmp_path / "rsl.pt"))
         obs = ImageEnv(num_envs=32).get_observations()
         with torch.no_grad():
             assert (ours.alg.actor(obs) - theirs.alg.actor(obs)).abs().max().item() <= 1e-6
