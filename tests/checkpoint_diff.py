@@ -43,13 +43,12 @@ def differing_leaves(a: Any, b: Any) -> list[str]:
             out.append(key)
             continue
         x, y = flat_a[key], flat_b[key]
-        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
-            same = (
-                isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)
-            )
-        elif isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-            both = isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
-            same = both and x.dtype == y.dtype and np.array_equal(x, y)
+        if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+            same = x.dtype == y.dtype and torch.equal(x, y)
+        elif isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+            same = x.dtype == y.dtype and np.array_equal(x, y)
+        elif isinstance(x, (torch.Tensor, np.ndarray)) or isinstance(y, (torch.Tensor, np.ndarray)):
+            same = False  # an array against anything else
         else:
             same = x == y
         if not same:

@@ -160,9 +160,10 @@ def _train(args: argparse.Namespace) -> int:
     if checkpoint_in is None:
         os.makedirs(run_dir, exist_ok=True)
         dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
-    if checkpoint_in is not None:
+    else:
         runner.load(checkpoint_in)
-    iterations = _iterations_to_run(runner, args.iterations if checkpoint_in is not None else None)
+    # a new run's --iterations is already its max_iterations; on resume it counts the iterations to add
+    iterations = _iterations_to_run(runner, args.iterations)
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
     eval_env = _build_env(
         exp, args.device, num_envs=min(64, env.num_envs), seed=10_000 + int(exp.runner.get("seed", 1))
