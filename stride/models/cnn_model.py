@@ -223,7 +223,7 @@ class CNNModel(MLPModel):
           Shape of each: (B, C, H, W).
         - output: the deterministic action (actor) or the value (critic). Shape: (B, output_dim).
         """
-        return _CNNJit(self)
+        return _CNNJit(self).eval()
 
     def as_onnx(self, verbose: bool = False) -> nn.Module:
         """The same copy called as ``forward(obs, *images)``, with rsl_rl's ONNX surface.
@@ -234,7 +234,7 @@ class CNNModel(MLPModel):
         Args:
             verbose: Stored for callers that pass it on to the exporter.
         """
-        return _CNNOnnx(self, verbose)
+        return _CNNOnnx(self, verbose).eval()
 
 
 def _check_encoder(encoder: nn.Module, group: str, image_shape: tuple[int, ...], obs_set: str) -> None:

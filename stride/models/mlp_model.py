@@ -172,7 +172,7 @@ class MLPModel(nn.Module):
         ``forward(obs)`` maps the raw concatenated observation (B, obs_dim) to the deterministic output (B,
         output_dim), normalizer included; ``reset()`` is a no-op kept for the recurrent models' interface.
         """
-        return _MLPExport(self)
+        return _MLPExport(self).eval()
 
     def as_onnx(self, verbose: bool = False) -> nn.Module:
         """The same deterministic copy with rsl_rl's ONNX surface, ready for ``torch.onnx.export``.
@@ -183,7 +183,7 @@ class MLPModel(nn.Module):
         Args:
             verbose: Kept on the module for callers that pass it on to the exporter.
         """
-        return _MLPExport(self, verbose)
+        return _MLPExport(self, verbose).eval()
 
 
 class ExportBase(nn.Module):

@@ -98,7 +98,7 @@ class RNNModel(MLPModel):
         ``hidden_state`` (and ``cell_state`` for an LSTM), each (num_layers, 1, hidden_dim), and stores the new
         state there; ``reset()`` zeroes it (call it when the episode ends).
         """
-        return _LSTMJit(self) if self.rnn.rnn_type == "lstm" else _GRUJit(self)
+        return (_LSTMJit(self) if self.rnn.rnn_type == "lstm" else _GRUJit(self)).eval()
 
     def as_onnx(self, verbose: bool = False) -> nn.Module:
         """A deterministic copy with the state passed explicitly, with rsl_rl's ONNX surface.
@@ -110,7 +110,7 @@ class RNNModel(MLPModel):
         Args:
             verbose: Stored for callers that pass it on to the exporter.
         """
-        return _RNNOnnx(self, verbose)
+        return _RNNOnnx(self, verbose).eval()
 
 
 class _RNNExport(ExportBase):
