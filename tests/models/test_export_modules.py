@@ -97,8 +97,14 @@ class TestRslRlSurface:
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def _rsl_rl_call(module: Any, path: str) -> None:
-    """rsl_rl 5.5.1's ``export_policy_to_onnx`` call (torch's default exporter)."""
+_EXTRA_ARGS: dict[str, dict[str, Any]] = {
+    "rsl_rl": {},  # rsl_rl 5.5.1's export_policy_to_onnx: torch's default exporter
+    "mjlab": {"dynamic_axes": {}, "dynamo": False},  # mjlab 1.6's MjlabOnPolicyRunner.export_policy_to_onnx
+}
+
+
+def _downstream_call(call: str, module: Any, path: str) -> None:
+    """The ``torch.onnx.export`` call rsl_rl or mjlab makes on ``policy.as_onnx(verbose)``."""
     torch.onnx.export(
         module,
         module.get_dummy_inputs(),
@@ -108,22 +114,7 @@ def _rsl_rl_call(module: Any, path: str) -> None:
         verbose=False,
         input_names=module.input_names,
         output_names=module.output_names,
-    )
-
-
-def _mjlab_call(module: Any, path: str) -> None:
-    """mjlab 1.6's ``MjlabOnPolicyRunner.export_policy_to_onnx`` call."""
-    torch.onnx.export(
-        module,
-        module.get_dummy_inputs(),
-        path,
-        export_params=True,
-        opset_version=18,
-        verbose=False,
-        input_names=module.input_names,
-        output_names=module.output_names,
-        dynamic_axes={},
-        dynamo=False,
+        **_EXTRA_ARGS[call],
     )
 
 
@@ -150,7 +141,7 @@ class TestDownstreamExportCalls:
         path = str(tmp_path / "policy.onnx")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            (_rsl_rl_call if call == "rsl_rl" else _mjlab_call)(module, path)
+            _downstream_call(call, module, path)
         assert [str(w.message) for w in caught if "/stride/" in w.filename.replace("\\", "/")] == []
         inputs = _random_inputs(module, seed=7)
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
