@@ -26,13 +26,18 @@ from torch import nn
 
 from stride.utils.errors import ConfigError
 
-__all__ = ["ONNX_OPSET", "export_jit", "export_onnx"]
+__all__ = ["ONNX_OPSET", "batch_axis", "export_jit", "export_onnx"]
 
 ONNX_OPSET = 18
 """ONNX operator set of exported files (rsl_rl's and mjlab's)."""
 
 _STATE_NAMES = ("h_in", "c_in", "h_out", "c_out")
-"""Recurrent-state inputs and outputs, shaped (num_layers, batch, hidden_dim): their batch axis is 1."""
+"""Recurrent-state inputs and outputs, shaped (num_layers, batch, hidden_dim)."""
+
+
+def batch_axis(name: str) -> int:
+    """The batch axis of an exported ONNX input or output: 1 for recurrent states, 0 for everything else."""
+    return 1 if name in _STATE_NAMES else 0
 
 
 def export_jit(policy: nn.Module, path: str, filename: str = "policy.pt") -> str:
@@ -72,7 +77,7 @@ def export_onnx(policy: nn.Module, path: str, filename: str = "policy.onnx", ver
     """
     module = _export_module(policy, "as_onnx", verbose=verbose).to("cpu")
     names = list(module.input_names) + list(module.output_names)
-    dynamic_axes = {name: {1 if name in _STATE_NAMES else 0: "batch"} for name in names}
+    dynamic_axes = {name: {batch_axis(name): "batch"} for name in names}
 
     def write(tmp: str) -> None:
         with _quiet_export():
