@@ -98,11 +98,15 @@ def _cnn_model() -> CNNModel:
 
 
 def _beta_model() -> MLPModel:
-    torch.manual_seed(5)
+    return _mlp_model({"class_name": "BetaDistribution", "action_range": (-2.0, 0.5)}, seed=5)
+
+
+def _mlp_model(distribution_cfg: dict[str, Any], seed: int) -> MLPModel:
+    """An MLP policy over 7 features with 4 actions and the given distribution (the export keeps its mode)."""
+    torch.manual_seed(seed)
     obs = TensorDict({"policy": torch.zeros(2, 7)}, batch_size=[2])
-    beta = {"class_name": "BetaDistribution", "action_range": (-2.0, 0.5)}
-    model = MLPModel(obs, {"actor": ["policy"]}, "actor", 4, [32, 32], "tanh", True, beta)
-    _fit_normalizer(model, {"policy": (7,)}, seed=15)
+    model = MLPModel(obs, {"actor": ["policy"]}, "actor", 4, [32, 32], "tanh", True, distribution_cfg)
+    _fit_normalizer(model, {"policy": (7,)}, seed=10 + seed)
     return model.eval()
 
 
@@ -172,12 +176,13 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> _Exports:
     ex = _Exports(tmp_path_factory.mktemp("exported"))
     ppo, student_gru, student_mlp = _ppo_runner(), _distillation_runner("gru"), _distillation_runner("mlp")
     lstm, cnn, beta = _lstm_model(), _cnn_model(), _beta_model()
+    hetero = _mlp_model({"class_name": "HeteroscedasticGaussianDistribution", "std_type": "log"}, seed=6)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for name, runner in (("ppo-mlp", ppo), ("student-gru", student_gru), ("student-mlp", student_mlp)):
             runner.export_policy_to_jit(str(ex.folder), f"{name}.pt")
             runner.export_policy_to_onnx(str(ex.folder), f"{name}.onnx")
-        for name, model in (("lstm", lstm), ("cnn", cnn), ("beta", beta)):
+        for name, model in (("lstm", lstm), ("cnn", cnn), ("beta", beta), ("hetero", hetero)):
             export_jit(model, str(ex.folder), f"{name}.pt")
             export_onnx(model, str(ex.folder), f"{name}.onnx")
     ex.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
@@ -185,6 +190,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> _Exports:
     ex.add_batch("student-mlp", student_mlp.get_inference_policy(), _batch({"policy": (2,)}, seed=22))
     ex.add_batch("cnn", cnn, _batch({"proprio": (6,), "camera": (2, 12, 12)}, seed=23))
     ex.add_batch("beta", beta, _batch({"policy": (7,)}, seed=24))
+    ex.add_batch("hetero", hetero, _batch({"policy": (7,)}, seed=27))
     ex.add_sequence("student-gru", student_gru.get_inference_policy(), "policy", 2, seed=25)
     ex.add_sequence("lstm", lstm, "policy", 5, seed=26)
     cases_path, out_path = ex.folder / "cases.pt", ex.folder / "replayed.pt"
@@ -199,16 +205,16 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> _Exports:
 
 CASES = [
     f"{name}-{fmt}"
-    for name in ("ppo-mlp", "student-mlp", "student-gru", "lstm", "cnn", "beta")
+    for name in ("ppo-mlp", "student-mlp", "student-gru", "lstm", "cnn", "beta", "hetero")
     for fmt in ("jit", "onnx")
 ]
 
 
 class TestFidelity:
     """Each file, run in a fresh process, gives the eager deterministic actions within 1e-5 (normalizer with mean
-    ≈ 2 and std ≈ 3 included): 1,000 observations for MLP, CNN and Beta policies; 50 steps with resets for the
-    GRU student and the 2-layer LSTM (ONNX: 8 envs, state explicit and zeroed on done; TorchScript: 1 env, state
-    inside and ``reset()`` on done)."""
+    ≈ 2 and std ≈ 3 included): 1,000 observations for MLP (Gaussian, state-dependent Gaussian, Beta) and CNN
+    policies; 50 steps with resets for the GRU student and the 2-layer LSTM (ONNX: 8 envs, state explicit and zeroed
+    on done; TorchScript: 1 env, state inside and ``reset()`` on done)."""
 
     @pytest.mark.parametrize("case", CASES)
     def test_equals_eager(self, exports: _Exports, case: str) -> None:
