@@ -256,7 +256,8 @@ class TestWarnings:
 
 class TestFiles:
     """The ONNX files carry opset 18, rsl_rl's input and output names in order (no traced names like ``x.1``), a
-    dynamic batch axis and the state shapes (num_layers, batch, hidden_dim)."""
+    dynamic batch axis and the state shapes (num_layers, batch, hidden_dim); an image-only model's file has no empty
+    ``obs`` input; a re-export replaces the file and leaves no temporary file; a non-stride module is refused."""
 
     EXPECTED: ClassVar[dict[str, tuple[list[str], list[str]]]] = {
         "ppo-mlp": (["obs"], ["actions"]),
@@ -280,6 +281,21 @@ class TestFiles:
             assert inputs["h_in"] == inputs["c_in"] == [2, "batch", 16]
         if name == "cnn":
             assert inputs["camera"] == ["batch", 2, 12, 12]
+
+    def test_image_only_model_has_no_obs_input(self, tmp_path: Path) -> None:
+        ort = pytest.importorskip("onnxruntime")
+        torch.manual_seed(7)
+        obs = TensorDict({"camera": torch.zeros(2, 1, 10, 10)}, batch_size=[2])
+        cnn_cfg = {"output_channels": [4], "kernel_size": 3, "stride": 2}
+        model = CNNModel(obs, {"actor": ["camera"]}, "actor", 2, [16], "elu", False, GAUSSIAN, cnn_cfg).eval()
+        path = export_onnx(model, str(tmp_path))
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["camera"]
+        images = torch.randn(5, 1, 10, 10, generator=_gen(8))
+        got = torch.from_numpy(session.run(["actions"], {"camera": images.numpy()})[0])
+        with torch.no_grad():
+            expected = model(TensorDict({"camera": images}, batch_size=[5]))
+        assert (got - expected).abs().max().item() <= TOLERANCE
 
     def test_overwrites_atomically(self, exports: _Exports, tmp_path: Path) -> None:
         model = _beta_model()
