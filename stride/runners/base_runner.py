@@ -29,6 +29,7 @@ from stride.env.checker import LiveCheck
 from stride.env.vec_env import VecEnv
 from stride.logging import ConsoleView, RunLogger
 from stride.logging.writers import open_writers, resolve_backends, upload_files
+from stride.runners.export import export_jit, export_onnx
 from stride.utils.checkpoint import SCHEMA_VERSION, atomic_save, load_checkpoint
 from stride.utils.errors import CheckpointError, ConfigError
 from stride.utils.git_state import record_git_state
@@ -577,6 +578,14 @@ class BaseRunner(Generic[AlgT]):
         self.alg.eval_mode()
         policy = self.alg.get_policy()
         return policy.to(device) if device is not None else policy
+
+    def export_policy_to_jit(self, path: str, filename: str = "policy.pt") -> None:
+        """Write the deterministic policy (PPO actor or distillation student) as TorchScript (see docs/export.md)."""
+        export_jit(self.alg.get_policy(), path, filename)
+
+    def export_policy_to_onnx(self, path: str, filename: str = "policy.onnx", verbose: bool = False) -> None:
+        """Write the deterministic policy as ONNX, opset 18, rsl_rl's input/output names (see docs/export.md)."""
+        export_onnx(self.alg.get_policy(), path, filename, verbose)
 
     def add_git_repo_to_log(self, repo_file_path: str) -> None:
         """Register a repository whose git state is saved in the run directory."""
