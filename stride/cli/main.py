@@ -134,7 +134,7 @@ def _iterations_to_run(runner: Any, more: int | None) -> int:
     The plan is ``max_iterations`` (100 when unset), counted from the runner's iteration (0 for a new run, the
     loaded one on resume).
     """
-    planned = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
+    planned = runner.runner_cfg.max_iterations if runner.runner_cfg.max_iterations is not None else 100
     return more if more is not None else max(planned - runner.current_learning_iteration, 0)
 
 
@@ -171,7 +171,7 @@ def _train(args: argparse.Namespace) -> int:
         exp, args.device, num_envs=min(64, env.num_envs), seed=10_000 + int(exp.runner.get("seed", 1))
     )
     result = evaluate_policy(eval_env, runner.get_inference_policy(), num_episodes=64)
-    checkpoint = os.path.join(run_dir, f"model_{runner.current_learning_iteration}.pt")
+    checkpoint = runner.checkpoint_path(runner.current_learning_iteration)
     out = sys.stdout
     out.write(f"\ntrained {exp.task} for {iterations} iterations ({runner.total_env_steps:,} env steps)\n")
     out.write(

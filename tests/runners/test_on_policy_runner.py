@@ -239,8 +239,8 @@ class TestStrictRunnerConfig:
         runner.save(str(tmp_path / "x.pt"))
         assert cfg == snapshot
         # nothing the runner holds aliases the user's containers
-        runner.cfg.actor["hidden_dims"].append(5)
-        runner.cfg.obs_groups["actor"].append("extra")
+        runner.runner_cfg.actor["hidden_dims"].append(5)
+        runner.runner_cfg.obs_groups["actor"].append("extra")
         assert cfg == snapshot
 
 
