@@ -201,7 +201,9 @@ def _load_run(run_dir: str, checkpoint: str | None, device: str, **env_overrides
     distilled = RUNNER_CLASS_NAMES.get(str(exp.runner.get("class_name"))) == "DistillationRunner"
     runner_cls = DistillationRunner if distilled else OnPolicyRunner
     runner = runner_cls(env, exp.runner, log_dir=None, device=device)
-    runner.load(checkpoint, load_cfg={"optimizer": False, "iteration": False, "rng": False, "env": False})
+    # the models (and extensions) only: rsl_rl's load_cfg restores exactly the parts named true
+    models = {part: True for part in runner.load_parts if part not in ("optimizer", "iteration", "rng", "env")}
+    runner.load(checkpoint, load_cfg=models)
     return exp, runner, checkpoint
 
 
