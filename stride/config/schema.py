@@ -724,6 +724,10 @@ class RunnerCfg:
     upload_model: bool = True
     """mjlab key: upload checkpoints to W&B / Neptune when such a logger is used (False: log metrics only)."""
 
+    store_code_state: bool = True
+    """Record the git state (commit, diff) of the repositories added with ``add_git_repo_to_log`` in the run
+    directory (Isaac Lab's Spot config sets this key; False skips it)."""
+
     multi_gpu: dict[str, Any] | None = None
     """rsl_rl writes its process ranks here into the dict it is given; accepted so such a dict can be reused, and
     ignored (stride reads the ranks from torchrun's environment variables)."""
