@@ -95,8 +95,8 @@ class TestDistillResume:
         capsys.readouterr()
         assert cli_main(["distill", "--resume", str(split), "--iterations", "2"]) == 0
         assert "for 2 more iterations (now at 4)" in capsys.readouterr().out
-        a = torch.load(straight / "model_4.pt", weights_only=True)
-        b = torch.load(split / "model_4.pt", weights_only=True)
+        a = torch.load(straight / "model_3.pt", weights_only=True)
+        b = torch.load(split / "model_3.pt", weights_only=True)
         sections = ("student_state_dict", "optimizer_state_dict")
         assert differing_leaves({k: a[k] for k in sections}, {k: b[k] for k in sections}) == []
         rows = [json.loads(line) for line in (split / "metrics.jsonl").read_text().splitlines()]
