@@ -73,6 +73,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
     from stride.config.io import load_yaml, preset_path, set_value
 
+    named_preset = False
     if args.config is not None:
         data = load_yaml(args.config)
     else:
@@ -80,7 +81,9 @@ def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
         # every Gymnasium MuJoCo id shares one preset, not tuned per task
         path = preset_path("mujoco") if task.startswith("gym:") else preset_path(task)
         data: dict[str, Any] = load_yaml(path) if path is not None else {"task": task}
-    if args.task is not None:
+        # a preset named after its algorithm (pendulum-sac) names its task inside
+        named_preset = path is not None and not task.startswith("gym:") and data.get("task") not in (None, task)
+    if args.task is not None and not named_preset:
         data["task"] = args.task
     data.setdefault("env", {})
     data.setdefault("runner", {})
@@ -136,10 +139,18 @@ def _iterations_to_run(runner: Any, more: int | None) -> int:
     return more if more is not None else max(planned - runner.current_learning_iteration, 0)
 
 
+def _runner_class(runner_cfg: Any) -> Any:
+    """The runner class the config's ``class_name`` names (OnPolicyRunner when absent)."""
+    from stride.config.schema import RUNNER_CLASS_NAMES
+    from stride.runners import DistillationRunner, OffPolicyRunner, OnPolicyRunner
+
+    classes = {"OnPolicyRunner": OnPolicyRunner, "DistillationRunner": DistillationRunner, "OffPolicyRunner": OffPolicyRunner}
+    return classes.get(RUNNER_CLASS_NAMES.get(str(runner_cfg.get("class_name", "OnPolicyRunner")), ""), OnPolicyRunner)
+
+
 def _train(args: argparse.Namespace) -> int:
     from stride.config.io import ExperimentCfg, dump_yaml, load_experiment
     from stride.config.strict import build
-    from stride.runners import OnPolicyRunner
     from stride.runners.evaluate import evaluate_policy
 
     checkpoint_in = None
@@ -156,7 +167,7 @@ def _train(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or os.path.join("runs", str(experiment), f"{stamp}_{run_name}" if run_name else stamp)
     env = _build_env(exp, args.device)
     # the runner validates the whole config before anything is written to disk
-    runner = OnPolicyRunner(env, exp.runner, log_dir=run_dir, device=args.device)
+    runner = _runner_class(exp.runner)(env, exp.runner, log_dir=run_dir, device=args.device)
     if checkpoint_in is None:
         os.makedirs(run_dir, exist_ok=True)
         dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
@@ -185,17 +196,13 @@ def _train(args: argparse.Namespace) -> int:
 
 def _play(args: argparse.Namespace) -> int:
     from stride.config.io import load_experiment
-    from stride.config.schema import RUNNER_CLASS_NAMES
-    from stride.runners import DistillationRunner, OnPolicyRunner
     from stride.runners.evaluate import evaluate_policy
 
     exp = load_experiment(os.path.join(args.run_dir, "experiment.yaml"))
     checkpoint = args.checkpoint or _latest_checkpoint(args.run_dir)
     env = _build_env(exp, args.device, num_envs=args.num_envs, seed=args.seed)
-    # a distillation run plays its student
-    distilled = RUNNER_CLASS_NAMES.get(str(exp.runner.get("class_name"))) == "DistillationRunner"
-    runner_cls = DistillationRunner if distilled else OnPolicyRunner
-    runner = runner_cls(env, exp.runner, log_dir=None, device=args.device)
+    # a distillation run plays its student, an off-policy run its tanh actor
+    runner = _runner_class(exp.runner)(env, exp.runner, log_dir=None, device=args.device)
     runner.load(checkpoint, load_cfg={"optimizer": False, "iteration": False, "rng": False, "env": False})
     policy = runner.get_inference_policy()
     # a recurrent policy is reset before the first step and on every done by evaluate_policy
