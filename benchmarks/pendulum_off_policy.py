@@ -97,7 +97,10 @@ def main() -> None:
             print(json.dumps({k: v for k, v in record.items() if k not in ("curve", "hardware")}), flush=True)
         return
     rows = []
-    records = [json.load(open(p, encoding="utf-8")) for p in sorted(glob.glob(os.path.join(args.out, "*.json")))]
+    records = []
+    for path in sorted(glob.glob(os.path.join(args.out, "*.json"))):
+        with open(path, encoding="utf-8") as handle:
+            records.append(json.load(handle))
     for algo in PRESETS:
         runs = [r for r in records if r["algo"] == algo]
         if not runs:

@@ -188,7 +188,9 @@ class OffPolicyAlgorithm:
     # ------------------------------------------------------------------------------------------------- update
     def _ready(self) -> bool:
         """Whether enough steps are stored to start updating."""
-        return self.buffer.size >= max(self.cfg.learning_starts, 1) and self.buffer.num_valid_starts(self.cfg.n_step) > 0
+        return (
+            self.buffer.size >= max(self.cfg.learning_starts, 1) and self.buffer.num_valid_starts(self.cfg.n_step) > 0
+        )
 
     def update(self, iteration: int | None = None) -> dict[str, float]:
         """``num_updates_per_step × num_steps_per_env`` gradient steps on sampled batches; one host read at the end.
@@ -366,7 +368,10 @@ class OffPolicyAlgorithm:
         return self.actor
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor_optimizer_state_dict": self.actor_optimizer, "critic_optimizer_state_dict": self.critic_optimizer}
+        return {
+            "actor_optimizer_state_dict": self.actor_optimizer,
+            "critic_optimizer_state_dict": self.critic_optimizer,
+        }
 
     def _extra_models(self) -> dict[str, tuple[str, nn.Module]]:
         """Further state-dict key → (load part, module) pairs (target networks)."""
@@ -408,7 +413,9 @@ class OffPolicyAlgorithm:
         problems: list[str] = []
         for key, (part, module) in models.items():
             if parts[part]:
-                problems += state_dict_mismatches(module.state_dict(), state.get(key), strict, key.removesuffix("_state_dict"))
+                problems += state_dict_mismatches(
+                    module.state_dict(), state.get(key), strict, key.removesuffix("_state_dict")
+                )
         if parts["optimizer"]:
             for key, opt in self._optimizers().items():
                 if key in state:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 from stride.algorithms.off_policy import OffPolicyAlgorithm
 from stride.config.off_policy import SACCfg
@@ -39,8 +40,10 @@ def temperature_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_ent
 
 
 class SAC(OffPolicyAlgorithm):
-    """SAC: tanh-squashed Gaussian actor, an ensemble of Q-networks with clipped double-Q targets (scalar or C51),
-    n-step returns, Polyak-averaged target critic and the temperature α tuned towards the target entropy −|A|.
+    """Soft Actor-Critic over the shared off-policy machinery.
+
+    A tanh-squashed Gaussian actor, an ensemble of Q-networks with clipped double-Q targets (scalar or C51), n-step
+    returns, a Polyak-averaged target critic and the temperature α tuned towards the target entropy −|A|.
 
     Args:
         actor: Stochastic tanh actor.
@@ -68,13 +71,13 @@ class SAC(OffPolicyAlgorithm):
         super().__init__(actor, critic, buffer, cfg, num_steps_per_env, device)
         self.sac_cfg = cfg
         self.target_entropy = float(cfg.target_entropy) if cfg.target_entropy is not None else -float(self.num_actions)
-        self.log_alpha = torch.tensor(math.log(cfg.init_alpha), device=self.device, requires_grad=True)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=self.device))
         alpha_lr = torch.tensor(cfg.alpha_learning_rate, device=self.device)
         self.alpha_optimizer = make_optimizer(cfg.optimizer, [self.log_alpha], alpha_lr)
         self._learning_rates["alpha_optimizer_state_dict"] = alpha_lr
 
     def _explore(self, obs: Observations) -> torch.Tensor:
-        """a = tanh(μ + σ·ε): SAC explores with its own stochastic policy."""
+        """A = tanh(μ + σ·ε): SAC explores with its own stochastic policy."""
         return self.actor.sample(obs)[0]
 
     def _update_step(self, batch: ReplayBatch) -> tuple[torch.Tensor, list[bool], torch.Tensor]:

@@ -31,8 +31,10 @@ def smoothed_target_actions(actions: torch.Tensor, noise_std: float, noise_clip:
 
 
 class TD3(OffPolicyAlgorithm):
-    """TD3: deterministic tanh actor with Gaussian exploration noise, clipped double-Q targets (scalar or C51),
-    target policy smoothing, delayed actor and target-actor updates, n-step returns.
+    """Twin Delayed DDPG over the shared off-policy machinery.
+
+    A deterministic tanh actor with Gaussian exploration noise, clipped double-Q targets (scalar or C51), target
+    policy smoothing, delayed actor and target-actor updates, n-step returns.
 
     Args:
         actor: Deterministic tanh actor.
@@ -63,7 +65,7 @@ class TD3(OffPolicyAlgorithm):
         self.actor_target: nn.Module = copy.deepcopy(self.actor.mlp).requires_grad_(False)
 
     def _explore(self, obs: Observations) -> torch.Tensor:
-        """a = clip(tanh(μ(s)) + ε, −1, 1), ε ~ N(0, σ_explore²)."""
+        """A = clip(tanh(μ(s)) + ε, −1, 1), ε ~ N(0, σ_explore²)."""
         actions = self.actor.act_deterministic(obs)
         noise = torch.randn_like(actions) * self.td3_cfg.exploration_noise_std
         return (actions + noise).clamp(-1.0, 1.0)

@@ -144,7 +144,11 @@ def _runner_class(runner_cfg: Any) -> Any:
     from stride.config.schema import RUNNER_CLASS_NAMES
     from stride.runners import DistillationRunner, OffPolicyRunner, OnPolicyRunner
 
-    classes = {"OnPolicyRunner": OnPolicyRunner, "DistillationRunner": DistillationRunner, "OffPolicyRunner": OffPolicyRunner}
+    classes = {
+        "OnPolicyRunner": OnPolicyRunner,
+        "DistillationRunner": DistillationRunner,
+        "OffPolicyRunner": OffPolicyRunner,
+    }
     return classes.get(RUNNER_CLASS_NAMES.get(str(runner_cfg.get("class_name", "OnPolicyRunner")), ""), OnPolicyRunner)
 
 

@@ -40,6 +40,8 @@ class QModel(nn.Module):
     """
 
     is_recurrent: bool = False
+    support: torch.Tensor
+    """The C51 atoms z_j (one zero when num_atoms = 1). Shape: (num_atoms,)."""
 
     def __init__(
         self,
@@ -70,9 +72,7 @@ class QModel(nn.Module):
                     f"env groups: {list(obs.keys())}."
                 )
             self.obs_dim += int(obs[group].shape[1])
-        self.obs_normalizer: nn.Module = (
-            EmpiricalNormalization(self.obs_dim) if obs_normalization else nn.Identity()
-        )
+        self.obs_normalizer: nn.Module = EmpiricalNormalization(self.obs_dim) if obs_normalization else nn.Identity()
         self.head = QEnsemble(self.obs_dim, num_actions, hidden_dims, activation, num_critics, num_atoms, layer_norm)
         self.num_atoms = num_atoms
         self.v_min = float(v_min)

@@ -7,6 +7,7 @@ Reference:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -81,7 +82,7 @@ class QEnsemble(nn.Module):
         self.num_critics = num_critics
         self.num_atoms = num_atoms
         dims = [input_dim + num_actions, *hidden_dims]
-        self.layers = nn.ModuleList(EnsembleLinear(num_critics, i, o) for i, o in zip(dims[:-1], dims[1:], strict=True))
+        self.layers = nn.ModuleList(EnsembleLinear(num_critics, i, o) for i, o in itertools.pairwise(dims))
         self.norm_weights = nn.ParameterList(
             nn.Parameter(torch.ones(num_critics, 1, h)) for h in (hidden_dims if layer_norm else [])
         )

@@ -79,4 +79,3 @@ class OffPolicyRunner(BaseRunner[OffPolicyAlgorithm]):
         scalars["Train/num_updates"] = stats.get("num_updates", 0.0)
         scalars["Train/replay_size"] = float(len(self.alg.buffer))
         return scalars
-

@@ -102,7 +102,10 @@ class TestStrictConfig:
             ({"algorithm": {"class_name": "PPO"}}, r"must be one of \['SAC', 'TD3'\]"),
             ({"algorithm": {"class_name": "TD3", "init_alpha": 0.1}}, r"algorithm\.init_alpha"),
             ({"algorithm": {"class_name": "SAC", "tau": 0.0}}, r"'algorithm\.tau' must be in \(0, 1\]"),
-            ({"algorithm": {"class_name": "SAC", "buffer_size": 4, "n_step": 2}}, r"buffer_size=4 gives 1 steps per env"),
+            (
+                {"algorithm": {"class_name": "SAC", "buffer_size": 4, "n_step": 2}},
+                r"buffer_size=4 gives 1 steps per env",
+            ),
             ({"critic": {"num_atoms": 51, "v_min": 5.0, "v_max": -5.0}}, r"critic\.v_max"),
             ({"actor": {"distribution_cfg": {"class_name": "GaussianDistribution"}}}, r"actor\.distribution_cfg"),
             ({"critic": {"class_name": "MLPModel"}}, r"critic\.class_name.*'QModel'"),

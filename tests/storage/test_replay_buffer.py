@@ -83,7 +83,10 @@ class TestReplayBufferSampling:
             assert batch.actions[i, 0].item() == t
             window = range(t, t + n)
             ret, disc, k = _loop_targets(
-                [log["r"][s][e] for s in window], [log["d"][s][e] for s in window], [log["term"][s][e] for s in window], gamma
+                [log["r"][s][e] for s in window],
+                [log["d"][s][e] for s in window],
+                [log["term"][s][e] for s in window],
+                gamma,
             )
             assert batch.returns[i].item() == pytest.approx(ret, abs=1e-5)
             assert batch.discounts[i].item() == pytest.approx(disc, abs=1e-6)
@@ -119,15 +122,31 @@ class TestReplayBufferState:
         a = buf.sample(64, 2, 0.9)
         torch.manual_seed(7)
         b = other.sample(64, 2, 0.9)
-        for x, y in [(a.observations["policy"], b.observations["policy"]), (a.returns, b.returns), (a.discounts, b.discounts)]:
+        for x, y in [
+            (a.observations["policy"], b.observations["policy"]),
+            (a.returns, b.returns),
+            (a.discounts, b.discounts),
+        ]:
             assert torch.equal(x, y)
         # the next write replaces the oldest step (3) in both
         code = torch.full((3, 2), 800.0)
         for target in (buf, other):
-            target.add({"policy": code}, torch.zeros(3, 1), torch.zeros(3), torch.zeros(3, dtype=torch.bool),
-                       torch.zeros(3, dtype=torch.bool), {"policy": code})
+            target.add(
+                {"policy": code},
+                torch.zeros(3, 1),
+                torch.zeros(3),
+                torch.zeros(3, dtype=torch.bool),
+                torch.zeros(3, dtype=torch.bool),
+                {"policy": code},
+            )
         for target in (buf, other):
-            assert sorted({int(v) // 100 for v in target.observations["policy"][..., 0].flatten().tolist()}) == [4, 5, 6, 7, 8]
+            assert sorted({int(v) // 100 for v in target.observations["policy"][..., 0].flatten().tolist()}) == [
+                4,
+                5,
+                6,
+                7,
+                8,
+            ]
 
     def test_foreign_state_is_refused(self) -> None:
         buf, _ = _encoded_buffer(capacity=5, num_envs=3, steps=4)
