@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import fmt_mean_std, hardware_info, markdown_table
 
-from stride.config.io import load_yaml, preset_path
+from stride.config.io import load_yaml, preset_path, set_value
 from stride.env.tasks import make_task
 from stride.runners import OffPolicyRunner, OnPolicyRunner
 from stride.runners.evaluate import evaluate_policy
@@ -37,9 +37,14 @@ THRESHOLD = -200.0
 """Deterministic mean return that counts as solved."""
 
 
-def run_one(algo: str, seed: int, chunk: int, budget: int, device: str) -> dict[str, Any]:
-    """Train one preset until solved or ``budget`` env steps; returns the run's record."""
+def run_one(
+    algo: str, seed: int, chunk: int, budget: int, device: str, overrides: list[str] | None = None
+) -> dict[str, Any]:
+    """Train one preset (with ``--set``-style overrides of its runner section) until solved or ``budget`` env steps."""
     exp = load_yaml(str(preset_path(PRESETS[algo])))
+    for item in overrides or []:
+        key, _, value = item.partition("=")
+        set_value(exp, key if key.split(".")[0] in ("env", "runner") else f"runner.{key}", value)
     runner_cfg = dict(exp["runner"], seed=seed)
     env = make_task("pendulum", device=device, seed=seed, **exp.get("env", {}))
     runner_cls = OffPolicyRunner if algo != "PPO" else OnPolicyRunner
@@ -68,6 +73,7 @@ def run_one(algo: str, seed: int, chunk: int, budget: int, device: str) -> dict[
         "env_steps": solved_at[0] if solved_at else None,
         "seconds": round(solved_at[1], 1) if solved_at else None,
         "curve": curve,
+        "overrides": overrides or [],
     }
 
 
@@ -80,6 +86,8 @@ def main() -> None:
     run.add_argument("--chunk", type=int, default=None, help="iterations between evaluations")
     run.add_argument("--budget", type=int, default=None, help="env steps before giving up")
     run.add_argument("--device", default="cpu")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset key")
+    run.add_argument("--tag", default="", help="suffix of the output file names (variants)")
     run.add_argument("--out", required=True)
     report = sub.add_parser("report")
     report.add_argument("--out", required=True)
@@ -90,9 +98,9 @@ def main() -> None:
         chunk = args.chunk or (5 if args.algo == "PPO" else 25)
         budget = args.budget or (1_000_000 if args.algo == "PPO" else 100_000)
         for seed in args.seeds:
-            record = run_one(args.algo, seed, chunk, budget, args.device)
+            record = run_one(args.algo, seed, chunk, budget, args.device, args.set)
             record["hardware"] = hardware_info(args.device)
-            with open(os.path.join(args.out, f"{args.algo}_{seed}.json"), "w", encoding="utf-8") as handle:
+            with open(os.path.join(args.out, f"{args.algo}{args.tag}_{seed}.json"), "w", encoding="utf-8") as handle:
                 json.dump(record, handle)
             print(json.dumps({k: v for k, v in record.items() if k not in ("curve", "hardware")}), flush=True)
         return

@@ -124,7 +124,10 @@ class OffPolicyAlgorithm:
                 f"algorithm.buffer_size={cfg.buffer_size} gives {capacity} steps per env for num_envs={num_envs}, "
                 f"fewer than n_step={cfg.n_step}; raise buffer_size to at least {cfg.n_step * num_envs}."
             )
-        buffer = ReplayBuffer(num_envs, capacity, obs, [*groups["actor"], *groups["critic"]], num_actions, device)
+        buffer_device = cfg.replay_device if cfg.replay_device is not None else device
+        buffer = ReplayBuffer(
+            num_envs, capacity, obs, [*groups["actor"], *groups["critic"]], num_actions, buffer_device
+        )
         algorithm = cls(actor, critic, buffer, cfg, num_steps_per_env, device)
         algorithm.sections = {"algorithm": to_dict(cfg), "actor": to_dict(actor_cfg), "critic": to_dict(critic_cfg)}
         return algorithm
@@ -175,7 +178,7 @@ class OffPolicyAlgorithm:
             ended = final_obs[g].to(self.device) if final_obs is not None else self._obs[g]
             mask = dones if final_obs is not None else timed_out
             next_obs[g] = torch.where(mask.view(-1, *([1] * (obs[g].dim() - 1))), ended, obs[g])
-        self.buffer.add(self._obs, self._actions, rewards.to(self.device, torch.float32), dones, terminated, next_obs)
+        self.buffer.add(self._obs, self._actions, rewards.to(torch.float32), dones, terminated, next_obs)
         # normalizer statistics follow every stored observation
         self.actor.update_normalization(obs)
         self.critic.update_normalization(obs)
@@ -216,7 +219,7 @@ class OffPolicyAlgorithm:
         presence: list[list[bool]] = []  # host-side: which steps produced which terms (TD3's actor is delayed)
         flags: list[torch.Tensor] = []
         for _ in range(steps):
-            batch = self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma)
+            batch = self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma).to(self.device)
             values, present, bad = self._update_step(batch)
             skipped = bad.any()
             sums += torch.where(skipped, torch.zeros_like(values), values)
@@ -419,8 +422,7 @@ class OffPolicyAlgorithm:
         if parts["optimizer"]:
             for key, opt in self._optimizers().items():
                 if key in state:
-                    names = [f"param{i}" for group in opt.param_groups for i, _ in enumerate(group["params"])]
-                    problems += optimizer_state_mismatches(opt, state[key], key.removesuffix("_state_dict"), names)
+                    problems += optimizer_state_mismatches(opt, state[key], key.removesuffix("_state_dict"))
         if problems:
             raise mismatch_error(problems, strict)
         if parts["replay_buffer"] and "replay_buffer" in state:

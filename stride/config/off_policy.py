@@ -142,6 +142,10 @@ class OffPolicyCfg:
     """A gradient step whose loss or gradient norm is NaN/inf is never applied. 'raise': stop with a
     ``NonFiniteError`` after the iteration's updates; 'skip': count it (``Train/skipped_updates``) and go on."""
 
+    replay_device: str | None = None
+    """Device of the replay buffer, e.g. ``"cpu"`` to keep a large buffer in host memory while training on a GPU
+    (each sampled batch is then copied to the training device); None: the training device."""
+
     save_replay_buffer: bool = False
     """Store the replay buffer in checkpoints (large: obs and next obs of every transition); needed for an exact
     resume. Without it a loaded run refills the buffer (random actions for ``learning_starts`` steps again)."""

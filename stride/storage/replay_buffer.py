@@ -35,6 +35,18 @@ class ReplayBatch:
     next_observations: dict[str, torch.Tensor]
     discounts: torch.Tensor
 
+    def to(self, device: torch.device) -> ReplayBatch:
+        """The batch on ``device`` (itself when already there)."""
+        if self.actions.device == device:
+            return self
+        return ReplayBatch(
+            observations={g: t.to(device, non_blocking=True) for g, t in self.observations.items()},
+            actions=self.actions.to(device, non_blocking=True),
+            returns=self.returns.to(device, non_blocking=True),
+            next_observations={g: t.to(device, non_blocking=True) for g, t in self.next_observations.items()},
+            discounts=self.discounts.to(device, non_blocking=True),
+        )
+
 
 def n_step_targets(
     rewards: torch.Tensor, dones: torch.Tensor, terminated: torch.Tensor, gamma: float

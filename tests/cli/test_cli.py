@@ -58,6 +58,6 @@ class TestOffPolicyCommandLine:
         assert main([*argv, *small, "--set", "algorithm.learning_starts=2"]) == 0
         assert "trained pendulum for 2 iterations (64 env steps)" in capsys.readouterr().out
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        assert [r["Train/num_updates"] for r in rows] == [16.0, 16.0]  # 8 steps × 2 updates per step, from it 0
+        assert [r["Train/num_updates"] for r in rows] == [32.0, 32.0]  # 8 steps × 4 updates per step, from it 0
         assert main(["play", str(run), "--episodes", "4", "--num-envs", "4"]) == 0
         assert "pendulum: return" in capsys.readouterr().out

@@ -168,3 +168,29 @@ class TestExactResume:
         wider["critic"]["hidden_dims"] = [8]
         with pytest.raises(CheckpointError, match="critic"):
             OffPolicyRunner(make_task("pendulum", num_envs=4, seed=2), wider).load(str(tmp_path / "m.pt"))
+
+
+class TestReplayDevice:
+    """replay_device places the buffer there; batches reach the training device (CPU both here: same numbers)."""
+
+    def test_explicit_cpu_buffer_equals_default(self) -> None:
+        runs = []
+        for extra in ({}, {"replay_device": "cpu"}):
+            runner = OffPolicyRunner(make_task("pendulum", num_envs=4, seed=2), _cfg("SAC", **extra))
+            runner.learn(2)
+            assert runner.alg.buffer.rewards.device.type == "cpu"
+            runs.append(runner.alg.state_dict())
+        assert not differing_leaves(runs[0], runs[1])
+
+    @pytest.mark.gpu
+    @pytest.mark.parametrize("algo", ["SAC", "TD3"])
+    def test_gpu_training_with_host_buffer(self, algo: str) -> None:
+        if not torch.cuda.is_available():
+            pytest.skip("needs CUDA")
+        cfg = _cfg(algo, replay_device="cpu", use_mixed_precision=True)
+        cfg["critic"].update({"num_atoms": 11, "v_min": -50.0, "v_max": 0.0, "layer_norm": True})
+        runner = OffPolicyRunner(make_task("pendulum", num_envs=4, seed=2, device="cuda"), cfg, device="cuda")
+        runner.learn(2)
+        assert runner.alg.buffer.rewards.device.type == "cpu"
+        assert next(runner.alg.critic.parameters()).device.type == "cuda"
+        assert runner.alg.num_updates == 8
