@@ -38,10 +38,24 @@ THRESHOLD = -200.0
 
 
 def run_one(
-    algo: str, seed: int, chunk: int, budget: int, device: str, overrides: list[str] | None = None
+    algo: str,
+    seed: int,
+    chunk: int,
+    budget: int,
+    device: str,
+    overrides: list[str] | None = None,
+    defaults: bool = False,
 ) -> dict[str, Any]:
-    """Train one preset (with ``--set``-style overrides of its runner section) until solved or ``budget`` env steps."""
-    exp = load_yaml(str(preset_path(PRESETS[algo])))
+    """Train one preset (with ``--set``-style overrides of its runner section) until solved or ``budget`` env steps.
+
+    With ``defaults`` the preset is replaced by the smallest config (``class_name`` and ``obs_groups`` only, every
+    other key at its default) on 8 envs.
+    """
+    if defaults:
+        runner_cfg = {"class_name": "OffPolicyRunner", "obs_groups": {"actor": ["policy"], "critic": ["policy"]}}
+        exp: dict[str, Any] = {"env": {"num_envs": 8}, "runner": {**runner_cfg, "algorithm": {"class_name": algo}}}
+    else:
+        exp = load_yaml(str(preset_path(PRESETS[algo])))
     for item in overrides or []:
         key, _, value = item.partition("=")
         set_value(exp, key if key.split(".")[0] in ("env", "runner") else f"runner.{key}", value)
@@ -74,6 +88,7 @@ def run_one(
         "seconds": round(solved_at[1], 1) if solved_at else None,
         "curve": curve,
         "overrides": overrides or [],
+        "defaults": defaults,
     }
 
 
@@ -88,6 +103,7 @@ def main() -> None:
     run.add_argument("--device", default="cpu")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset key")
     run.add_argument("--tag", default="", help="suffix of the output file names (variants)")
+    run.add_argument("--defaults", action="store_true", help="SAC/TD3 with every key at its default, 8 envs")
     run.add_argument("--out", required=True)
     report = sub.add_parser("report")
     report.add_argument("--out", required=True)
@@ -98,7 +114,7 @@ def main() -> None:
         chunk = args.chunk or (5 if args.algo == "PPO" else 25)
         budget = args.budget or (1_000_000 if args.algo == "PPO" else 100_000)
         for seed in args.seeds:
-            record = run_one(args.algo, seed, chunk, budget, args.device, args.set)
+            record = run_one(args.algo, seed, chunk, budget, args.device, args.set, args.defaults)
             record["hardware"] = hardware_info(args.device)
             with open(os.path.join(args.out, f"{args.algo}{args.tag}_{seed}.json"), "w", encoding="utf-8") as handle:
                 json.dump(record, handle)

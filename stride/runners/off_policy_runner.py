@@ -50,6 +50,7 @@ class OffPolicyRunner(BaseRunner[OffPolicyAlgorithm]):
         super().__init__(env, train_cfg, log_dir, device)
         # record every default of the three sections (the runner's RunnerCfg knows only PPO's model defaults)
         self.train_cfg.update(plain_config(self.alg.sections))
+        self.train_cfg["class_name"] = self.runner_class  # also when the caller's dict left it out
 
     def _build_algorithm(self, obs: TensorDict, train_cfg: Mapping[str, Any]) -> OffPolicyAlgorithm:
         """SAC or TD3 by ``algorithm.class_name`` (default SAC)."""

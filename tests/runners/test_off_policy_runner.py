@@ -122,9 +122,10 @@ class TestStrictConfig:
             OnPolicyRunner(make_task("pendulum", num_envs=4, seed=1), _cfg())
 
     def test_defaults_train_out_of_the_box(self) -> None:
-        cfg = {"class_name": "OffPolicyRunner", "algorithm": {"class_name": "SAC"}, "obs_groups": {"actor": ["policy"]}}
+        cfg = {"algorithm": {"class_name": "SAC"}, "obs_groups": {"actor": ["policy"]}}
         runner = OffPolicyRunner(make_task("pendulum", num_envs=2, seed=1), cfg)
         runner.learn(1)
+        assert runner.train_cfg["class_name"] == "OffPolicyRunner"
         assert runner.alg.num_updates == 24  # 24 steps stored >= learning_starts=10, 1 update per step
 
 
