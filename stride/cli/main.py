@@ -207,7 +207,8 @@ def _play(args: argparse.Namespace) -> int:
     env = _build_env(exp, args.device, num_envs=args.num_envs, seed=args.seed)
     # a distillation run plays its student, an off-policy run its tanh actor
     runner = _runner_class(exp.runner)(env, exp.runner, log_dir=None, device=args.device)
-    runner.load(checkpoint, load_cfg={"optimizer": False, "iteration": False, "rng": False, "env": False})
+    skip = {"optimizer": False, "iteration": False, "rng": False, "env": False, "replay_buffer": False}
+    runner.load(checkpoint, load_cfg={k: v for k, v in skip.items() if k in runner.load_parts})
     policy = runner.get_inference_policy()
     # a recurrent policy is reset before the first step and on every done by evaluate_policy
     result = evaluate_policy(env, policy, num_episodes=args.episodes)
