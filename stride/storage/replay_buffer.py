@@ -253,7 +253,10 @@ class ReplayBuffer:
             got = tuple(rewards.shape) if isinstance(rewards, torch.Tensor) else type(rewards).__name__
             problems.append(f"rewards shape {got} vs (steps, {self.num_envs})")
         if problems or not isinstance(rewards, torch.Tensor):
-            raise CheckpointError(f"replay_buffer does not match: {'; '.join(problems)}")
+            raise CheckpointError(
+                f"replay_buffer does not match: {'; '.join(problems)}; load with load_cfg={{'replay_buffer': False}} "
+                "to take the rest"
+            )
         size = min(int(rewards.shape[0]), self.capacity)
         skip = int(rewards.shape[0]) - size
         tensors = [
