@@ -75,6 +75,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
     from stride.config.io import load_yaml, preset_path, set_value
 
+    named_preset = False
     if args.config is not None:
         data = load_yaml(args.config)
     else:
@@ -82,7 +83,9 @@ def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
         # every Gymnasium MuJoCo id shares one preset, not tuned per task
         path = preset_path("mujoco") if task.startswith("gym:") else preset_path(task)
         data: dict[str, Any] = load_yaml(path) if path is not None else {"task": task}
-    if args.task is not None:
+        # a preset named after its algorithm (pendulum-sac) names its task inside
+        named_preset = path is not None and not task.startswith("gym:") and data.get("task") not in (None, task)
+    if args.task is not None and not named_preset:
         data["task"] = args.task
     data.setdefault("env", {})
     data.setdefault("runner", {})
@@ -138,10 +141,22 @@ def _iterations_to_run(runner: Any, more: int | None) -> int:
     return more if more is not None else max(planned - runner.current_learning_iteration, 0)
 
 
+def _runner_class(runner_cfg: Any) -> Any:
+    """The runner class the config's ``class_name`` names (OnPolicyRunner when absent)."""
+    from stride.config.schema import RUNNER_CLASS_NAMES
+    from stride.runners import DistillationRunner, OffPolicyRunner, OnPolicyRunner
+
+    classes = {
+        "OnPolicyRunner": OnPolicyRunner,
+        "DistillationRunner": DistillationRunner,
+        "OffPolicyRunner": OffPolicyRunner,
+    }
+    return classes.get(RUNNER_CLASS_NAMES.get(str(runner_cfg.get("class_name", "OnPolicyRunner")), ""), OnPolicyRunner)
+
+
 def _train(args: argparse.Namespace) -> int:
     from stride.config.io import ExperimentCfg, dump_yaml, load_experiment
     from stride.config.strict import build
-    from stride.runners import OnPolicyRunner
     from stride.runners.evaluate import evaluate_policy
 
     checkpoint_in = None
@@ -158,7 +173,7 @@ def _train(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or os.path.join("runs", str(experiment), f"{stamp}_{run_name}" if run_name else stamp)
     env = _build_env(exp, args.device)
     # the runner validates the whole config before anything is written to disk
-    runner = OnPolicyRunner(env, exp.runner, log_dir=run_dir, device=args.device)
+    runner = _runner_class(exp.runner)(env, exp.runner, log_dir=run_dir, device=args.device)
     if checkpoint_in is None:
         os.makedirs(run_dir, exist_ok=True)
         dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
@@ -192,17 +207,15 @@ def _load_run(run_dir: str, checkpoint: str | None, device: str, **env_overrides
     student). Only the models are restored (no optimizer, iteration, RNG or env state).
     """
     from stride.config.io import load_experiment
-    from stride.config.schema import RUNNER_CLASS_NAMES
-    from stride.runners import DistillationRunner, OnPolicyRunner
 
     exp = load_experiment(os.path.join(run_dir, "experiment.yaml"))
     checkpoint = checkpoint or _latest_checkpoint(run_dir)
     env = _build_env(exp, device, **env_overrides)
-    distilled = RUNNER_CLASS_NAMES.get(str(exp.runner.get("class_name"))) == "DistillationRunner"
-    runner_cls = DistillationRunner if distilled else OnPolicyRunner
-    runner = runner_cls(env, exp.runner, log_dir=None, device=device)
+    # a distillation run plays its student, an off-policy run its tanh actor
+    runner = _runner_class(exp.runner)(env, exp.runner, log_dir=None, device=device)
     # the models (and extensions) only: rsl_rl's load_cfg restores exactly the parts named true
-    models = {part: True for part in runner.load_parts if part not in ("optimizer", "iteration", "rng", "env")}
+    skipped = ("optimizer", "iteration", "rng", "env", "replay_buffer")
+    models = {part: True for part in runner.load_parts if part not in skipped}
     runner.load(checkpoint, load_cfg=models)
     return exp, runner, checkpoint
 
