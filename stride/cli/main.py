@@ -241,11 +241,12 @@ def _train(args: argparse.Namespace) -> int:
     )
     result = evaluate_policy(eval_env, runner.get_inference_policy(), num_episodes=64)
     checkpoint = os.path.join(run_dir, f"model_{runner.current_learning_iteration}.pt")
-    verb = "resumed" if checkpoint_in is not None else "trained"
-    out.write(
-        f"\n{verb} {exp.task} for {iterations} iterations, now at iteration {runner.current_learning_iteration} "
-        f"({runner.total_env_steps:,} env steps)\n"
+    done = (
+        f"trained {exp.task} for {iterations} iterations"
+        if checkpoint_in is None
+        else f"resumed {exp.task} for {iterations} more iterations, now at {runner.current_learning_iteration}"
     )
+    out.write(f"\n{done} ({runner.total_env_steps:,} env steps)\n")
     out.write(
         f"deterministic evaluation: return {result.mean_return:.1f} ± {result.std_return:.1f} "
         f"over {result.num_episodes} episodes\n"

@@ -422,7 +422,7 @@ class GymnasiumVecEnv(VecEnv):
             ConfigError: If the vector env renders no RGB frames.
         """
         frames = self.venv.render()
-        if frames is None or len(frames) <= index:
+        if frames is None or len(frames) <= index or frames[index] is None:
             raise ConfigError(
                 f"GymnasiumVecEnv: {self.cfg['env_id']} rendered no RGB frame (render_mode is "
                 f"{getattr(self.venv, 'render_mode', None)!r}); build it with env_kwargs={{'render_mode': "
