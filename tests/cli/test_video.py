@@ -42,7 +42,7 @@ class TestRecordVideo:
     def test_bad_paths_and_missing_extra(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(StrideError, match=r"expected a \.mp4 or \.gif path, got extension '\.avi'"):
             check_video_path(str(tmp_path / "v.avi"))
-        with pytest.raises(StrideError, match="folder .* does not exist"):
+        with pytest.raises(StrideError, match=r"folder .* does not exist"):
             check_video_path(str(tmp_path / "no" / "v.gif"))
         real = importlib.util.find_spec
         monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "imageio" else real(name))

@@ -47,5 +47,5 @@ class TestFrames:
         class Blank:
             pass
 
-        with pytest.raises(ConfigError, match="cannot draw task 'Blank'.*render_frame"):
+        with pytest.raises(ConfigError, match=r"cannot draw task 'Blank'.*render_frame"):
             draw_frame(Blank())  # type: ignore[arg-type]
