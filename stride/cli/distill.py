@@ -57,7 +57,7 @@ def add_distill_parser(sub: Any) -> None:
         type=threads_arg,
         default=None,
         metavar="N|auto",
-        help="torch CPU threads (default: auto = torch's default for the built-in batched tasks)",
+        help="torch CPU threads (default: auto = 1 on the CPU, torch's default beside a GPU)",
     )
     distill.add_argument("--run-dir", default=None, help="where to write the run (default: runs/<name>/<time>)")
 

@@ -80,7 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
         type=threads_arg,
         default=None,
         metavar="N|auto",
-        help="torch CPU threads (default: auto = 1 for gym: tasks on the CPU, else torch's default)",
+        help="torch CPU threads (default: auto = 1 on the CPU, torch's default beside a GPU)",
     )
     train.add_argument("--run-dir", default=None, help="where to write the run (default: runs/<task>/<time>)")
     train.add_argument(

@@ -187,7 +187,9 @@ class TestThreadsAndCommands:
         try:
             assert choose_threads("gym:Ant-v5", "cpu", None)[0] == 1
             torch.set_num_threads(2)
-            assert choose_threads("cartpole", "cpu", None) == (2, "auto: torch's default for batched tensor work")
+            assert choose_threads("cartpole", "cpu", None)[0] == 1
+            torch.set_num_threads(2)
+            assert choose_threads("cartpole", "cuda:0", None) == (2, "auto: torch's default beside the cuda:0 device")
             assert choose_threads("gym:Ant-v5", "cpu", 3)[0] == 3
             monkeypatch.setenv("OMP_NUM_THREADS", "2")
             torch.set_num_threads(2)  # what torch read from OMP_NUM_THREADS at start

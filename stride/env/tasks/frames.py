@@ -8,6 +8,7 @@ the pictures are for people, not for learning.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -67,10 +68,17 @@ class _Canvas:
         """A filled circle."""
         self.segment(centre, centre, 2 * radius, color)
 
-    def curve(self, xs: np.ndarray, ys: np.ndarray, width: float, color: tuple[int, int, int]) -> None:
-        """A polyline through the points ``(xs[i], ys[i])``."""
-        for i in range(len(xs) - 1):
-            self.segment((float(xs[i]), float(ys[i])), (float(xs[i + 1]), float(ys[i + 1])), width, color)
+    def graph(
+        self,
+        f: Callable[[np.ndarray], np.ndarray],
+        slope: Callable[[np.ndarray], np.ndarray],
+        width: float,
+        color: tuple[int, int, int],
+    ) -> None:
+        """The graph of ``y = f(x)`` as a line of thickness ``width`` (one vectorized mask, not a polyline)."""
+        # a line of thickness w is w·sqrt(1 + f'(x)²) tall where its slope is f'(x)
+        half = 0.5 * width * np.sqrt(1.0 + slope(self._x) ** 2)
+        self._paint(np.abs(self._y[:, None] - f(self._x)[None, :]) <= half[None, :], color)
 
 
 def _cartpole(task: CartPole, index: int) -> np.ndarray:
@@ -99,9 +107,8 @@ def _pendulum(task: Pendulum, index: int) -> np.ndarray:
 def _mountain_car(task: MountainCar, index: int) -> np.ndarray:
     position = float(task.state[index, 0])
     canvas = _Canvas((task.min_position, task.max_position), (0.0, 1.15))
-    xs = np.linspace(task.min_position, task.max_position, 90)
     # the hill is y = 0.45·sin(3x) + 0.55, as Gymnasium draws it
-    canvas.curve(xs, 0.45 * np.sin(3 * xs) + 0.55, 0.01, _INK)
+    canvas.graph(lambda x: 0.45 * np.sin(3 * x) + 0.55, lambda x: 1.35 * np.cos(3 * x), 0.01, _INK)
     goal = task.goal_position
     flag_base = 0.45 * math.sin(3 * goal) + 0.55
     canvas.segment((goal, flag_base), (goal, flag_base + 0.12), 0.008, _INK)
