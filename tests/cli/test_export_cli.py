@@ -97,7 +97,7 @@ class TestExportBadInput:
     @pytest.mark.parametrize(
         ("extra", "message"),
         [
-            (["{tmp}/nope"], "experiment.yaml' does not exist"),
+            (["{tmp}/nope"], "nope' does not exist"),
             (["{run}", "--checkpoint", "{tmp}/model_9.pt"], "model_9.pt' does not exist"),
             (["{run}", "--out", "{run}/experiment.yaml/x"], "cannot write the exported policy to"),
         ],
