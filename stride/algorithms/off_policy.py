@@ -88,8 +88,7 @@ class OffPolicyAlgorithm:
         self.last_stats: dict[str, float] = {}
         self.sections: dict[str, Any] = {"algorithm": to_dict(cfg)}
         """The config sections with every default filled in (``construct`` adds actor and critic)."""
-        self._obs: dict[str, torch.Tensor] | None = None
-        self._actions: torch.Tensor | None = None
+        self._acted = False
 
     # ------------------------------------------------------------------------------------------ construction
     @classmethod
@@ -152,8 +151,8 @@ class OffPolicyAlgorithm:
             actions = torch.rand(self.buffer.num_envs, self.num_actions, device=self.device) * 2.0 - 1.0
         else:
             actions = self._explore(obs)
-        self._obs = {g: obs[g] for g in self.buffer.groups}
-        self._actions = actions
+        self.buffer.add_policy_step(obs, actions)
+        self._acted = True
         return actions
 
     def process_env_step(
@@ -164,7 +163,7 @@ class OffPolicyAlgorithm:
         Without ``extras["final_obs"]`` a timed-out env bootstraps from the observation it acted on (rsl_rl's
         V(s_t) rule, here Q(s_t, ·)); terminated envs never bootstrap, so their next observation is unused.
         """
-        if self._obs is None or self._actions is None:
+        if not self._acted:
             raise RuntimeError("process_env_step() called before act()")
         dones = dones.to(self.device, torch.bool)
         time_outs = extras.get("time_outs")
@@ -175,15 +174,14 @@ class OffPolicyAlgorithm:
         final_obs = extras.get("final_obs")
         next_obs: dict[str, torch.Tensor] = {}
         for g in self.buffer.groups:
-            ended = final_obs[g].to(self.device) if final_obs is not None else self._obs[g]
+            ended = final_obs[g].to(self.device) if final_obs is not None else self.buffer.pending_observations(g)
             mask = dones if final_obs is not None else timed_out
             next_obs[g] = torch.where(mask.view(-1, *([1] * (obs[g].dim() - 1))), ended, obs[g])
-        self.buffer.add(self._obs, self._actions, rewards.to(torch.float32), dones, terminated, next_obs)
+        self.buffer.add_env_step(rewards.to(torch.float32), dones, terminated, next_obs)
         # normalizer statistics follow every stored observation
         self.actor.update_normalization(obs)
         self.critic.update_normalization(obs)
-        self._obs = None
-        self._actions = None
+        self._acted = False
 
     def compute_returns(self, obs: Observations) -> None:
         """Nothing to do: n-step returns are folded when a batch is sampled."""

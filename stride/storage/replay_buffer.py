@@ -161,16 +161,40 @@ class ReplayBuffer:
             terminated: Terminated (no bootstrap). Shape: (num_envs,).
             next_obs: The observations that followed (final observations where an episode ended).
         """
+        self.add_policy_step(obs, actions)
+        self.add_env_step(rewards, dones, terminated, next_obs)
+
+    def add_policy_step(self, obs: Mapping[str, torch.Tensor], actions: torch.Tensor) -> None:
+        """First half of :meth:`add`, at acting time: copy the observations and actions into the next slot.
+
+        Copying when acting (not when the env answers) keeps the right values from envs that overwrite their
+        observation tensors in place during ``step``.
+        """
         i = self.step
         for g in self.groups:
             self.observations[g][i].copy_(obs[g])
-            self.next_observations[g][i].copy_(next_obs[g])
         self.actions[i].copy_(actions)
+
+    def add_env_step(
+        self,
+        rewards: torch.Tensor,
+        dones: torch.Tensor,
+        terminated: torch.Tensor,
+        next_obs: Mapping[str, torch.Tensor],
+    ) -> None:
+        """Second half of :meth:`add`: the env's answer; the slot is then complete and the buffer advances."""
+        i = self.step
+        for g in self.groups:
+            self.next_observations[g][i].copy_(next_obs[g])
         self.rewards[i].copy_(rewards)
         self.dones[i].copy_(dones)
         self.terminated[i].copy_(terminated)
         self.step = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+
+    def pending_observations(self, group: str) -> torch.Tensor:
+        """The observations written by :meth:`add_policy_step` for the slot being filled. Shape: (num_envs, ...)."""
+        return self.observations[group][self.step]
 
     def num_valid_starts(self, n_step: int) -> int:
         """Slots per env that can start a full n-step window (the newest n − 1 slots cannot yet)."""

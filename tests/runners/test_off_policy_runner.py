@@ -91,6 +91,18 @@ class TestTimeOutStorage:
         alg.process_env_step(after_reset, torch.zeros(3), dones, {"time_outs": extras["time_outs"]})
         assert buf.next_observations["policy"][1, :, 0].tolist() == [1.0, 1.0, 1.0]
 
+    def test_env_overwriting_its_observation_tensor_in_place(self) -> None:
+        # regression: the acted-on observation was kept by reference, so an env that writes its next observation
+        # into the same tensor (legged_gym's obs_buf) made obs and next obs equal in the buffer
+        env = make_task("pendulum", num_envs=3, seed=1)
+        alg = OffPolicyRunner(env, _cfg()).alg
+        obs = TensorDict({"policy": torch.zeros(3, 3)}, batch_size=[3])
+        alg.act(obs)
+        obs["policy"].fill_(5.0)  # the env's step writes in place
+        alg.process_env_step(obs, torch.zeros(3), torch.zeros(3, dtype=torch.bool), {})
+        assert alg.buffer.observations["policy"][0].tolist() == [[0.0] * 3] * 3
+        assert alg.buffer.next_observations["policy"][0].tolist() == [[5.0] * 3] * 3
+
 
 class TestStrictConfig:
     """Bad off-policy configs fail at construction with the dotted key and the fix, before any env step."""
