@@ -30,6 +30,7 @@ from stride.env.vec_env import VecEnv
 from stride.logging import ConsoleView, RunLogger
 from stride.logging.writers import open_writers, resolve_backends, upload_files
 from stride.utils.checkpoint import SCHEMA_VERSION, atomic_save, load_checkpoint
+from stride.utils.distributed import rank_local_parts, setup_distributed, start_distributed_learning
 from stride.utils.errors import CheckpointError, ConfigError
 from stride.utils.git_state import record_git_state
 from stride.utils.nonfinite import EnvGuard, check_finite_step
@@ -171,8 +172,10 @@ class BaseRunner(Generic[AlgT]):
         self.train_cfg = plain_config(recorded)
         self.device = torch.device(device)
         self.log_dir = log_dir
+        # torchrun: join the process group (rank 0 of 1 otherwise); each rank samples with seed + rank
+        self._dist = setup_distributed(self.device)
         if self.cfg.seed is not None:
-            seed_everything(self.cfg.seed)
+            seed_everything(self.cfg.seed + self._dist.rank)
         obs = env.get_observations().to(self.device)
         if self.cfg.check_for_nan:
             check_finite_step(obs, None, "reset (get_observations)")
@@ -296,6 +299,8 @@ class BaseRunner(Generic[AlgT]):
         logger = self._open_logger()
         obs = env.get_observations().to(self.device)
         alg.train_mode()
+        # torchrun: check that every rank trains the same thing, then start from rank 0's state
+        start_distributed_learning(self)
         num_envs = env.num_envs
         # running return and length of every env's current episode, kept across learn() calls
         if self._ep_return is None or self._ep_length is None:
@@ -310,7 +315,7 @@ class BaseRunner(Generic[AlgT]):
             logger.close()
             self._logger = None
             raise
-        if self.log_dir is not None:
+        if self.log_dir is not None and self._dist.is_main:  # torchrun: only rank 0 writes
             self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"))
         plot = logger.close()
         self._logger = None
@@ -372,16 +377,19 @@ class BaseRunner(Generic[AlgT]):
             self._sync_timing()
             t2 = time.perf_counter()
             self.current_learning_iteration = it + 1
-            self.total_env_steps += cfg.num_steps_per_env * num_envs
+            self.total_env_steps += cfg.num_steps_per_env * num_envs * self._dist.world_size  # all ranks' steps
             scalars = self._iteration_scalars(ended, losses, extra_logs, t1 - t0, t2 - t1)
             logger.log(it, scalars, start_iteration=start_it, total_iterations=total_it)
-            if self.log_dir is not None and (it + 1) % cfg.save_interval == 0:
+            if self.log_dir is not None and self._dist.is_main and (it + 1) % cfg.save_interval == 0:
                 self.save(os.path.join(self.log_dir, f"model_{it + 1}.pt"))
             if stop.signum is not None:
                 return
 
     def _open_logger(self) -> RunLogger:
         if self._logger is not None:
+            return self._logger
+        if not self._dist.is_main:  # torchrun: only rank 0 logs and writes
+            self._logger = RunLogger(None)
             return self._logger
         if self.log_dir is None:
             self._logger = RunLogger.create(None)
@@ -412,7 +420,7 @@ class BaseRunner(Generic[AlgT]):
         learn_time: float,
     ) -> dict[str, float]:
         ret_sum, len_sum, count = ended.tolist()
-        steps = self.cfg.num_steps_per_env * self.env.num_envs
+        steps = self.cfg.num_steps_per_env * self.env.num_envs * self._dist.world_size  # all ranks' steps
         scalars: dict[str, float] = {
             "Train/mean_reward": ret_sum / count if count > 0 else float("nan"),
             "Train/mean_episode_length": len_sum / count if count > 0 else float("nan"),
@@ -504,6 +512,7 @@ class BaseRunner(Generic[AlgT]):
                 models (every mismatched key is listed with the checkpoint's and the model's shape).
         """
         parts = self._parse_load_cfg(load_cfg)
+        parts = rank_local_parts(parts, self._dist)  # torchrun: rank 0's env, RNG and recurrent states stay its own
         data = load_checkpoint(path, map_location=map_location or self.device)
         try:
             version = data.get("schema_version")
