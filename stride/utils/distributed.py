@@ -41,6 +41,7 @@ __all__ = [
     "is_distributed",
     "is_main_process",
     "mean_and_std",
+    "pooled_moments",
     "rank_local_parts",
     "resume_after_restart",
     "setup_distributed",
@@ -249,9 +250,9 @@ def union_moments(
 ) -> tuple[torch.Tensor, torch.Tensor, int | torch.Tensor]:
     """The statistics of the union of every rank's batch, identical on every rank.
 
-    Each rank's (mean, population variance, count) is all-gathered in float64 and the ranks are folded in rank
-    order with Chan's exact merge: ``mean = Σ nᵢ·meanᵢ / n``, ``var = Σ nᵢ·(varᵢ + (meanᵢ − mean)²) / n``. Every rank
-    computes the same fold from the same numbers, so the results are bit-identical across ranks. No host sync.
+    Each rank's (mean, population variance, count) is all-gathered in float64 and merged exactly
+    (:func:`pooled_moments`). Every rank computes the same sums from the same numbers in the same order, so the
+    results are bit-identical across ranks. No host sync.
 
     Args:
         mean: This rank's batch mean. Shape: any (e.g. (1, D)).
@@ -264,7 +265,6 @@ def union_moments(
     """
     if not is_distributed():
         return mean, var, count
-    # combine_moments lives in modules/, a layer above utils/: the merge is written out here (float64, exact)
     shape, dtype = mean.shape, mean.dtype
     n_local = (
         count.to(device=mean.device, dtype=torch.float64).reshape(1)
@@ -276,15 +276,33 @@ def union_moments(
     dist.all_gather(rows, packed)
     gathered = torch.stack(rows)  # (R, 1 + 2D), rank order
     d = mean.numel()
-    counts = gathered[:, 0:1]  # (R, 1)
-    means = gathered[:, 1 : 1 + d]  # (R, D)
-    variances = gathered[:, 1 + d :]  # (R, D)
-    total = counts.sum()
-    # n = Σ nᵢ;  mean = Σ nᵢ·meanᵢ / n;  var = Σ nᵢ·(varᵢ + (meanᵢ − mean)²) / n   (Chan et al., exact)
-    n = total.clamp_min(1.0)
-    union_mean = (counts * means).sum(0) / n
-    union_var = (counts * (variances + (means - union_mean).square())).sum(0) / n
+    union_mean, union_var, total = pooled_moments(gathered[:, 0], gathered[:, 1 : 1 + d], gathered[:, 1 + d :])
     return union_mean.to(dtype).reshape(shape), union_var.to(dtype).reshape(shape), total
+
+
+def pooled_moments(
+    counts: torch.Tensor, means: torch.Tensor, variances: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exact mean and population variance of the union of R disjoint batches from their own statistics.
+
+    Pure function (no collective): :func:`union_moments` applies it to the all-gathered statistics of the ranks.
+
+    Args:
+        counts: Samples per batch, ``>= 0``. Shape: (R,).
+        means: Mean of each batch. Shape: (R, D).
+        variances: Population variance (divisor nᵢ) of each batch. Shape: (R, D).
+
+    Returns:
+        ``(mean (D,), var (D,), n)`` of the union; mean 0 and variance 0 when every batch is empty.
+    """
+    weights = counts.reshape(-1, 1).to(means.dtype)
+    total = weights.sum()
+    n = total.clamp_min(1.0)
+    # n = Σ nᵢ;  mean = Σ nᵢ·meanᵢ / n
+    mean = (weights * means).sum(0) / n
+    # var = Σ nᵢ·(varᵢ + (meanᵢ − mean)²) / n   (within-batch plus between-batch spread, Chan et al.)
+    var = (weights * (variances + (means - mean).square())).sum(0) / n
+    return mean, var, total
 
 
 def mean_and_std(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
