@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -173,38 +175,42 @@ def state_of(alg: PPO) -> dict[str, torch.Tensor]:
     return out
 
 
-def ppo_update_worker(rank: int, world_size: int, port: int, out_dir: str, kind: str) -> None:
-    """One PPO update on this rank's envs of the shared rollout; saves the state after it."""
+def scenarios_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    """Every spawned scenario in one process group (one start-up for all of them)."""
     _join(rank, world_size, port)
     try:
-        alg = build_ppo(kind, NUM_ENVS)
-        fill(alg, rollout(world_size * NUM_ENVS), slice(rank * NUM_ENVS, (rank + 1) * NUM_ENVS))
-        with fixed_randperm(rank_perms(rank, alg.is_recurrent)):
-            alg.update(iteration=0)
-        torch.save(state_of(alg), os.path.join(out_dir, f"{kind}_rank{rank}.pt"))
+        for kind in ("mlp", "gru"):
+            ppo_update(rank, world_size, out_dir, kind)
+        moments(rank, out_dir)
+        mismatch(rank, out_dir)
     finally:
         dist.destroy_process_group()
 
 
-def moments_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+def ppo_update(rank: int, world_size: int, out_dir: str, kind: str) -> None:
+    """One PPO update on this rank's envs of the shared rollout; saves the state after it."""
+    alg = build_ppo(kind, NUM_ENVS)
+    fill(alg, rollout(world_size * NUM_ENVS), slice(rank * NUM_ENVS, (rank + 1) * NUM_ENVS))
+    with fixed_randperm(rank_perms(rank, alg.is_recurrent)):
+        alg.update(iteration=0)
+    torch.save(state_of(alg), os.path.join(out_dir, f"{kind}_rank{rank}.pt"))
+
+
+def moments(rank: int, out_dir: str) -> None:
     """Normalizer updates with unequal per-rank data; saves this rank's statistics."""
     from stride.modules.normalization import EmpiricalNormalization
     from stride.utils.distributed import mean_and_std
 
-    _join(rank, world_size, port)
-    try:
-        norm = EmpiricalNormalization(3)
-        for step in range(3):
-            norm.update(moments_data(rank, step))
-        advantages = moments_data(rank, 9)[:, 0]
-        stats = mean_and_std(advantages)
-        if stats is None:
-            raise AssertionError("mean_and_std returned None inside a process group")
-        result = {k: v.clone() for k, v in norm.state_dict().items()}
-        result.update({"adv_mean": stats[0], "adv_std": stats[1]})
-        torch.save(result, os.path.join(out_dir, f"moments_rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+    norm = EmpiricalNormalization(3)
+    for step in range(3):
+        norm.update(moments_data(rank, step))
+    advantages = moments_data(rank, 9)[:, 0]
+    stats = mean_and_std(advantages)
+    if stats is None:
+        raise AssertionError("mean_and_std returned None inside a process group")
+    result = {k: v.clone() for k, v in norm.state_dict().items()}
+    result.update({"adv_mean": stats[0], "adv_std": stats[1]})
+    torch.save(result, os.path.join(out_dir, f"moments_rank{rank}.pt"))
 
 
 def moments_data(rank: int, step: int) -> torch.Tensor:
@@ -213,23 +219,19 @@ def moments_data(rank: int, step: int) -> torch.Tensor:
     return torch.randn(64, 3, generator=gen) * (1.0 + 2.0 * rank) + 5.0 * rank - step
 
 
-def mismatch_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+def mismatch(rank: int, out_dir: str) -> None:
     """Ranks that build different configs: every rank must raise ConfigError (written to a file), not hang."""
     from stride.utils.distributed import check_same_setup
     from stride.utils.errors import ConfigError
 
-    _join(rank, world_size, port)
+    setup = {"config.algorithm.learning_rate": 1e-3 * (rank + 1), "env.num_envs": 8, "iteration": 0}
     try:
-        setup = {"config.algorithm.learning_rate": 1e-3 * (rank + 1), "env.num_envs": 8, "iteration": 0}
-        try:
-            check_same_setup(setup)
-            message = "no error"
-        except ConfigError as err:
-            message = str(err)
-        with open(os.path.join(out_dir, f"mismatch_rank{rank}.txt"), "w", encoding="utf-8") as handle:
-            handle.write(message)
-    finally:
-        dist.destroy_process_group()
+        check_same_setup(setup)
+        message = "no error"
+    except ConfigError as err:
+        message = str(err)
+    with open(os.path.join(out_dir, f"mismatch_rank{rank}.txt"), "w", encoding="utf-8") as handle:
+        handle.write(message)
 
 
 def _join(rank: int, world_size: int, port: int) -> None:
@@ -253,3 +255,25 @@ def spawn(fn: Callable[..., None], *args: Any, world_size: int = 2) -> None:
     import torch.multiprocessing as mp
 
     mp.start_processes(fn, args=(world_size, free_port(), *args), nprocs=world_size, join=True, start_method="spawn")
+
+
+def torchrun(
+    args: list[str], *, nproc: int = 2, timeout: float = 240, extra: tuple[str, ...] = (), port: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m torch.distributed.run`` on 127.0.0.1 with ``nproc`` CPU workers (one thread each)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO_ROOT}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={nproc}",
+        "--master-addr=127.0.0.1",
+        f"--master-port={port or free_port()}",
+        *extra,
+        *args,
+    ]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_SCRIPT = os.path.join(REPO_ROOT, "tests", "distributed_train_script.py")

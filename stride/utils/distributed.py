@@ -22,6 +22,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+_STORE_TIMEOUT = timedelta(minutes=30)
+"""How long a rank waits for the others to reach the process group (torch's default)."""
 
 _IGNORED_CONFIG_KEYS = frozenset({"seed", "device"})
 """Runner config keys that may differ between ranks (Isaac Lab passes ``seed + rank`` and ``cuda:{rank}``)."""
@@ -177,10 +181,30 @@ def setup_distributed(device: str | torch.device) -> DistributedInfo:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size, store=_store(info))
     atexit.register(_destroy_process_group)
     _log.info("rank %d of %d joined the process group (%s)", info.rank, info.world_size, backend)
     return info
+
+
+def _store(info: DistributedInfo) -> dist.Store | None:
+    """The key-value store of the process group: torchrun's agent store under a prefix of its own per restart.
+
+    torchrun's static rendezvous (``--master-addr/--master-port``) keeps one agent store across restarts, so the
+    workers of a restarted job could read the addresses their predecessors published and fail to connect. Keys
+    under ``stride/attempt_<TORCHELASTIC_RESTART_COUNT>`` cannot be stale. None (torch's default store) outside
+    torchrun's agent store.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    client = dist.TCPStore(
+        host_name=os.environ["MASTER_ADDR"],
+        port=int(os.environ["MASTER_PORT"]),
+        world_size=info.world_size,
+        is_master=False,
+        timeout=_STORE_TIMEOUT,
+    )
+    return dist.PrefixStore(f"stride/attempt_{info.restart_count}", client)
 
 
 def _destroy_process_group() -> None:

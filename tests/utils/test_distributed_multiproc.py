@@ -11,11 +11,9 @@ from distributed_workers import (
     build_ppo,
     fill,
     fixed_randperm,
-    mismatch_worker,
     moments_data,
-    moments_worker,
-    ppo_update_worker,
     rollout,
+    scenarios_worker,
     spawn,
     state_of,
     union_perms,
@@ -30,7 +28,10 @@ WORLD = 2
 
 @pytest.fixture(scope="module")
 def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("distributed")
+    """Every scenario run once in one 2-process gloo group; each test reads what the ranks wrote."""
+    path = tmp_path_factory.mktemp("distributed")
+    spawn(scenarios_worker, str(path), world_size=WORLD)
+    return path
 
 
 def _reference(kind: str) -> dict[str, torch.Tensor]:
@@ -52,7 +53,6 @@ class TestUpdateEquivalence:
 
     @pytest.mark.parametrize("kind", ["mlp", "gru"])
     def test_two_ranks_equal_one_process(self, kind: str, out_dir: Path) -> None:
-        spawn(ppo_update_worker, str(out_dir), kind, world_size=WORLD)
         ranks = [torch.load(out_dir / f"{kind}_rank{r}.pt", weights_only=True) for r in range(WORLD)]
         expected = _reference(kind)
         initial = state_of(build_ppo(kind, NUM_ENVS))
@@ -72,7 +72,6 @@ class TestNormalizerMerge:
     """Normalizer updates on two ranks with different data equal the statistics of the union, bit-identical on both."""
 
     def test_union_statistics(self, out_dir: Path) -> None:
-        spawn(moments_worker, str(out_dir), world_size=WORLD)
         ranks = [torch.load(out_dir / f"moments_rank{r}.pt", weights_only=True) for r in range(WORLD)]
         union = torch.cat([moments_data(r, s) for s in range(3) for r in range(WORLD)])
         var, mean = torch.var_mean(union.double(), dim=0, correction=0)
@@ -95,7 +94,6 @@ class TestSetupMismatch:
     """Ranks that disagree on the config get a ConfigError naming the entry and each rank's value, not a hang."""
 
     def test_every_rank_raises(self, out_dir: Path) -> None:
-        spawn(mismatch_worker, str(out_dir), world_size=WORLD)
         for rank in range(WORLD):
             message = (out_dir / f"mismatch_rank{rank}.txt").read_text(encoding="utf-8")
             assert "config.algorithm.learning_rate (rank 0: 0.001, rank 1: 0.002)" in message, message
