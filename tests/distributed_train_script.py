@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 import torch
+from distributed_workers import SYMMETRY  # the script's folder, tests/, is on sys.path
 from torch import distributed as dist
 
 from stride.env.tasks import make_task
@@ -37,12 +38,7 @@ def ppo_cfg(kind: str) -> dict[str, Any]:
         "num_mini_batches": 2,
         "desired_kl": 0.002,
         "value_normalization": True,
-        "symmetry_cfg": {
-            "use_data_augmentation": True,
-            "use_mirror_loss": True,
-            "mirror_loss_coeff": 0.1,
-            "data_augmentation_func": "cartpole",
-        },
+        "symmetry_cfg": SYMMETRY,
     }
     if kind == "mlp":
         algorithm["rnd_cfg"] = {

@@ -33,6 +33,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SYMMETRY = {
+    "use_data_augmentation": True,
+    "use_mirror_loss": True,
+    "mirror_loss_coeff": 0.1,
+    "data_augmentation_func": "cartpole",
+}
+"""Cartpole symmetry with augmentation and mirror loss (the multi-process tests' configs)."""
+
+
 def ppo_cfg(kind: str) -> dict[str, Any]:
     """A small PPO config touching every synchronized part: normalizers, value normalization, RND, symmetry, GRU."""
     algorithm: dict[str, Any] = {
@@ -42,12 +51,7 @@ def ppo_cfg(kind: str) -> dict[str, Any]:
         "desired_kl": 0.001,  # small: the learning rate moves during the update
         "learning_rate": 3e-3,
         "value_normalization": True,
-        "symmetry_cfg": {
-            "use_data_augmentation": True,
-            "use_mirror_loss": True,
-            "mirror_loss_coeff": 0.1,
-            "data_augmentation_func": "cartpole",
-        },
+        "symmetry_cfg": SYMMETRY,
     }
     model: dict[str, Any] = {"hidden_dims": [16, 16], "obs_normalization": True}
     if kind == "gru":

@@ -86,12 +86,16 @@ def run_distill(args: argparse.Namespace) -> int:
     Raises:
         StrideError: On bad input (missing run, bad config), reported by the CLI as one line.
     """
-    from stride.cli.main import _build_env, _experiment_dict, _iterations_to_run, _latest_checkpoint
+    from stride.cli.main import _build_env, _experiment_dict, _iterations_to_run, _latest_checkpoint, _rank_device
     from stride.config.io import ExperimentCfg, dump_yaml, load_experiment, preset_path
     from stride.config.strict import build
     from stride.runners import DistillationRunner
     from stride.utils.checkpoint import load_checkpoint
+    from stride.utils.distributed import broadcast_object, setup_distributed
 
+    # torchrun: join the job first (--device cuda means this rank's GPU); only rank 0 writes and prints
+    args.device = _rank_device(args.device)
+    dist = setup_distributed(args.device)
     if args.resume is not None:
         return _resume(args)
     teacher_exp = load_experiment(os.path.join(args.teacher, "experiment.yaml"))
@@ -112,12 +116,14 @@ def run_distill(args: argparse.Namespace) -> int:
     experiment = exp.runner.get("experiment_name") or f"{exp.task}-distill"
     run_name = exp.runner.get("run_name") or ""
     run_dir = args.run_dir or os.path.join("runs", str(experiment), f"{stamp}_{run_name}" if run_name else stamp)
-    env = _build_env(exp, args.device)
+    run_dir = broadcast_object(run_dir)  # every rank uses rank 0's clock
+    env = _build_env(exp, args.device, rank=dist.rank)
     # the runner validates the whole config before anything is written to disk
     runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
     runner.load(teacher_checkpoint)
-    os.makedirs(run_dir, exist_ok=True)
-    dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
+    if dist.is_main:
+        os.makedirs(run_dir, exist_ok=True)
+        dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
     iterations = _iterations_to_run(runner, None)
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
     student = exp.runner["student"].get("class_name", "MLPModel")
@@ -134,6 +140,7 @@ def _resume(args: argparse.Namespace) -> int:
     from stride.cli.main import _build_env, _iterations_to_run, _latest_checkpoint
     from stride.config.io import load_experiment
     from stride.runners import DistillationRunner
+    from stride.utils.distributed import distributed_info
 
     if (
         args.config is not None
@@ -149,7 +156,10 @@ def _resume(args: argparse.Namespace) -> int:
     run_dir = args.resume
     checkpoint = _latest_checkpoint(run_dir)
     exp = load_experiment(os.path.join(run_dir, "experiment.yaml"))
-    runner = DistillationRunner(_build_env(exp, args.device), exp.runner, log_dir=run_dir, device=args.device)
+    rank = distributed_info().rank
+    runner = DistillationRunner(
+        _build_env(exp, args.device, rank=rank), exp.runner, log_dir=run_dir, device=args.device
+    )
     runner.load(checkpoint)
     iterations = _iterations_to_run(runner, args.iterations)
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
@@ -158,7 +168,11 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _report(runner: Any, exp: Any, run_dir: str, headline: str, device: str) -> int:
-    """Evaluate student and teacher and print where the run's files are; returns exit code 0."""
+    """Evaluate student and teacher and print where the run's files are (rank 0 only); returns exit code 0."""
+    from stride.utils.distributed import distributed_info
+
+    if not distributed_info().is_main:
+        return 0
     student_return, teacher_return = evaluate_student_and_teacher(runner, exp, device)
     out = sys.stdout
     out.write(f"\n{headline} ({runner.total_env_steps:,} env steps)\n")
