@@ -14,22 +14,28 @@ Reference:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 from torch.nn import functional
 
+from stride.algorithms.rsl_rl_surface import RslRlSurface
 from stride.config.schema import DistillationCfg
 from stride.config.strict import build
 from stride.models.mlp_model import MLPModel, Observations
 from stride.models.registry import build_model
 from stride.modules.rnn import clone_hidden
 from stride.storage import DistillationStorage
+from stride.utils.distillation_checkpoint import (
+    convert_rsl_rl_distillation_checkpoint,
+    is_rsl_rl_distillation_checkpoint,
+)
 from stride.utils.distributed import all_reduce_gradients
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.obs_groups import resolve_obs_groups
 from stride.utils.optim import apply_schedule, check_schedule, load_optimizer_state, make_optimizer, step_unless
+from stride.utils.rsl_rl_checkpoint import CONVERSION_NOTES_KEY
 from stride.utils.state_match import mismatch_error, optimizer_state_mismatches, state_dict_mismatches
 
 __all__ = ["Distillation", "behavior_loss", "beta_value"]
@@ -77,7 +83,7 @@ def behavior_loss(
     return functional.huber_loss(student_actions, teacher_actions, delta=1.0)
 
 
-class Distillation:
+class Distillation(RslRlSurface):
     """Train a student to imitate a frozen teacher on the states the student visits (DAgger).
 
     Args:
@@ -312,9 +318,28 @@ class Distillation:
         self.student.eval()
         self.teacher.eval()
 
+    rsl_rl_parts: ClassVar[dict[str, str]] = {
+        "student": "student",
+        "teacher": "teacher",
+        "optimizer": "optimizer",
+        "iteration": "iteration",
+    }
+
     def get_policy(self) -> MLPModel:
         """The student (its ``forward(obs)`` gives deterministic actions)."""
         return self.student
+
+    def convert_checkpoint(self, data: Mapping[str, Any], strict: bool) -> tuple[dict[str, Any], list[str] | None]:
+        """An rsl_rl distillation checkpoint in stride's layout; others are returned as they are.
+
+        Returns:
+            ``(data, notes)``; ``notes`` lists the conversions (None when nothing was converted).
+        """
+        # stride's own dicts carry a schema_version (checkpoints) or the β/recurrent state (alg.save())
+        if "schema_version" in data or "distillation_state" in data or not is_rsl_rl_distillation_checkpoint(data):
+            return dict(data), None
+        converted = convert_rsl_rl_distillation_checkpoint(dict(data), self.student, self.teacher, strict)
+        return converted, list(converted.pop(CONVERSION_NOTES_KEY, []))
 
     def state_dict(self) -> dict[str, Any]:
         """Student, teacher and optimizer states (rsl_rl's key names), plus the β position and recurrent states."""
@@ -322,7 +347,6 @@ class Distillation:
             "student_state_dict": self.student.state_dict(),
             "teacher_state_dict": self.teacher.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
-            "learning_rate": self.learning_rate,
             "distillation_state": {
                 "num_updates": self.num_updates,
                 "student_hidden_state": clone_hidden(self.student.get_hidden_state()),
@@ -335,13 +359,14 @@ class Distillation:
     ) -> None:
         """Restore the parts ``load_cfg`` selects (all by default): student, teacher, optimizer, iteration.
 
-        ``iteration`` covers the β schedule position and the recurrent states of the models. Every selected part is
-        checked first; nothing changes unless all of them match.
+        ``iteration`` covers the β schedule position and the recurrent states of the models; ``recurrent_state``
+        false (a checkpoint made with another number of envs) keeps the models' current states. Every selected part
+        is checked first; nothing changes unless all of them match.
 
         Raises:
             CheckpointError: Listing every missing key, unexpected key and shape mismatch of the selected parts.
         """
-        parts = {"student": True, "teacher": True, "optimizer": True, "iteration": True}
+        parts = {"student": True, "teacher": True, "optimizer": True, "iteration": True, "recurrent_state": True}
         if load_cfg is not None:
             parts.update({k: bool(v) for k, v in load_cfg.items() if k in parts})
         problems: list[str] = []
@@ -352,7 +377,7 @@ class Distillation:
             names = [f"student.{k}" for k, p in self.student.named_parameters() if p.requires_grad]
             problems += optimizer_state_mismatches(self.optimizer, state["optimizer_state_dict"], "optimizer", names)
         extra = state.get("distillation_state") if parts["iteration"] else None
-        if isinstance(extra, Mapping):
+        if isinstance(extra, Mapping) and parts["recurrent_state"]:
             problems += _hidden_state_mismatches(extra, self.storage.num_envs)
         if problems:
             raise mismatch_error(problems, strict)
@@ -365,6 +390,7 @@ class Distillation:
             load_optimizer_state(self.optimizer, state["optimizer_state_dict"], self._lr)
         if isinstance(extra, Mapping):
             self.num_updates = int(extra.get("num_updates", 0))
+        if isinstance(extra, Mapping) and parts["recurrent_state"]:
             for key, model in (("student_hidden_state", self.student), ("teacher_hidden_state", self.teacher)):
                 hidden = extra.get(key)
                 if hidden is not None:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
 
 from stride.algorithms.losses import adaptive_learning_rate, clipped_surrogate_loss, value_function_loss
 from stride.algorithms.returns import bootstrap_time_outs, compute_gae, normalize_advantages
+from stride.algorithms.rsl_rl_surface import RslRlSurface
 from stride.config.schema import PPOCfg
 from stride.config.strict import build
 from stride.extensions.base import Extension, check_compatibility
 from stride.extensions.factory import ExtensionContext, build_extensions
+from stride.extensions.rnd import rnd_state_from_rsl_rl
 from stride.models.mlp_model import MLPModel, Observations
 from stride.models.registry import MODEL_CLASSES, build_model
 from stride.modules import Distribution, ValueNormalizer
@@ -30,6 +32,7 @@ from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.imports import resolve_callable
 from stride.utils.obs_groups import resolve_obs_groups
 from stride.utils.optim import apply_schedule, check_schedule, load_optimizer_state, make_optimizer, step_unless
+from stride.utils.rsl_rl_checkpoint import CONVERSION_NOTES_KEY, convert_rsl_rl_checkpoint, is_rsl_rl_checkpoint
 from stride.utils.state_match import (
     extension_state_mismatches,
     mismatch_error,
@@ -65,7 +68,7 @@ def _shared_encoders(actor: nn.Module, critic_section: Mapping[str, Any]) -> dic
     return {"cnns": cnns}
 
 
-class PPO:
+class PPO(RslRlSurface):
     """PPO with the robotics extras.
 
     GAE, clipped surrogate and value losses, entropy bonus, KL-adaptive learning rate, gradient clipping,
@@ -80,6 +83,13 @@ class PPO:
         extensions: Hooks such as symmetry or RND.
     """
 
+    rsl_rl_parts: ClassVar[dict[str, str]] = {
+        "actor": "actor",
+        "critic": "critic",
+        "optimizer": "optimizer",
+        "rnd": "extensions",
+    }
+
     def __init__(
         self,
         actor: MLPModel,
@@ -89,28 +99,31 @@ class PPO:
         device: str | torch.device = "cpu",
         extensions: Sequence[Extension] = (),
     ) -> None:
-        if actor.distribution is None:
-            raise ConfigError(
-                "actor.distribution_cfg is required for PPO (e.g. {'class_name': 'GaussianDistribution'})."
-            )
         self.cfg = cfg
         self.device = torch.device(device)
         self.actor = actor.to(self.device)
         self.critic = critic.to(self.device)
-        self.distribution: Distribution = actor.distribution
         self.storage = storage
         self.extensions = list(extensions)
         self.is_recurrent = bool(actor.is_recurrent or critic.is_recurrent)
         check_compatibility(self.extensions, {"recurrent"} if self.is_recurrent else set())
+        # what only training needs is checked by check_trainable() when learning starts: a runner built to play or
+        # export a policy (50 envs, 1 env) may have a batch the mini-batches do not divide
+        self._not_trainable: list[str] = []
+        if actor.distribution is None:
+            self._not_trainable.append(
+                "actor.distribution_cfg is required to train with PPO, e.g. "
+                "{'class_name': 'GaussianDistribution', 'init_std': 1.0}"
+            )
         if self.is_recurrent and storage.num_envs % cfg.num_mini_batches != 0:
-            raise ConfigError(
+            self._not_trainable.append(
                 f"algorithm.num_mini_batches={cfg.num_mini_batches} must divide num_envs={storage.num_envs} with a "
-                "recurrent actor or critic (mini-batches are groups of whole env trajectories)."
+                "recurrent actor or critic (mini-batches are groups of whole env trajectories)"
             )
         if storage.batch_size % cfg.num_mini_batches != 0:
-            raise ConfigError(
+            self._not_trainable.append(
                 f"algorithm.num_mini_batches={cfg.num_mini_batches} must divide num_envs × num_steps_per_env = "
-                f"{storage.num_envs} × {storage.num_steps} = {storage.batch_size}."
+                f"{storage.num_envs} × {storage.num_steps} = {storage.batch_size}"
             )
         self.value_normalizer = ValueNormalizer().to(self.device) if cfg.value_normalization else None
         check_schedule(cfg.schedule, cfg.schedule_iterations)
@@ -155,14 +168,10 @@ class PPO:
         critic = build_model(train_cfg.get("critic", {}), obs, groups, "critic", 1, "critic", **shared)
         if not isinstance(actor, MLPModel) or not isinstance(critic, MLPModel):
             raise ConfigError("actor and critic must derive from stride.models.MLPModel.")
-        if actor.distribution is None:
-            raise ConfigError(
-                "actor.distribution_cfg is required for PPO, e.g. "
-                "{'class_name': 'GaussianDistribution', 'init_std': 1.0}."
-            )
         if critic.distribution is not None:
             raise ConfigError("critic.distribution_cfg must be None: the critic outputs one value.")
-        probe = actor.distribution.params(torch.zeros(1, actor.distribution.input_dim))
+        # a deterministic actor can be built (to load and run a policy) but not trained: see check_trainable()
+        probe = actor.distribution.params(torch.zeros(1, actor.distribution.input_dim)) if actor.distribution else ()
         storage = RolloutStorage(
             num_envs, num_steps_per_env, obs, num_actions, [tuple(p.shape[1:]) for p in probe], device
         )
@@ -180,6 +189,26 @@ class PPO:
         )
         built = build_extensions(train_cfg.get("algorithm", {}), context, "algorithm")
         return cls(actor, critic, storage, cfg, device, [*built, *extensions])
+
+    @property
+    def distribution(self) -> Distribution:
+        """The actor's action distribution.
+
+        Raises:
+            ConfigError: If the actor has none (no ``distribution_cfg``).
+        """
+        if self.actor.distribution is None:
+            self.check_trainable()
+        return cast(Distribution, self.actor.distribution)
+
+    def check_trainable(self) -> None:
+        """Raise before training when the configuration can build and run a policy but not train it.
+
+        Raises:
+            ConfigError: Listing every reason (no actor distribution, mini-batches that do not divide the batch).
+        """
+        if self._not_trainable:
+            raise ConfigError("PPO cannot train with this configuration: " + "; ".join(self._not_trainable) + ".")
 
     def _trainable_parameters(self) -> list[nn.Parameter]:
         return [p for _, p in self._named_trainable_parameters()]
@@ -467,6 +496,31 @@ class PPO:
         """The actor (its ``forward(obs)`` gives deterministic actions)."""
         return self.actor
 
+    @property
+    def rnd(self) -> Extension | None:
+        """The RND extension (rsl_rl's ``alg.rnd``: ``predictor``, ``target``, ``optimizer``), or None."""
+        return next((ext for ext in self.extensions if ext.name == "rnd"), None)
+
+    def convert_checkpoint(self, data: Mapping[str, Any], strict: bool) -> tuple[dict[str, Any], list[str] | None]:
+        """An rsl_rl checkpoint (no ``schema_version``) in stride's layout; stride's own are returned as they are.
+
+        Returns:
+            ``(data, notes)``; ``notes`` lists the conversions (None when nothing was converted).
+        """
+        # stride's own dicts carry a schema_version (checkpoints) or its extension states (alg.save())
+        if "schema_version" in data or "extensions" in data or not is_rsl_rl_checkpoint(data):
+            return dict(data), None
+        converted = convert_rsl_rl_checkpoint(dict(data), self.actor, self.critic, strict)
+        notes = list(converted.pop(CONVERSION_NOTES_KEY, []))
+        if isinstance(converted.get("rnd_state_dict"), Mapping):
+            # rsl_rl keeps RND at the top level; stride's RND extension reads extensions['rnd']
+            rnd = rnd_state_from_rsl_rl(
+                converted.pop("rnd_state_dict"), converted.pop("rnd_optimizer_state_dict", None)
+            )
+            converted["extensions"] = {**converted.get("extensions", {}), "rnd": rnd}
+            notes.append("rnd_state_dict and rnd_optimizer_state_dict → extensions['rnd']")
+        return converted, notes
+
     def action_std(self) -> torch.Tensor:
         """Mean spread of the actions taken in the stored rollout (0-d tensor)."""
         return self.distribution.std(self.storage.dist_params).mean()
@@ -477,7 +531,6 @@ class PPO:
             "actor_state_dict": self.actor.state_dict(),
             "critic_state_dict": self.critic.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
-            "learning_rate": self.learning_rate,
         }
         if self.value_normalizer is not None:
             state["value_normalizer_state_dict"] = self.value_normalizer.state_dict()

@@ -1,4 +1,4 @@
-"""The ``stride`` command line: train, distill, play, plot, tasks, check-env."""
+"""The ``stride`` command line: train, distill, play, export, plot, tasks, check-env."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from stride.cli.distill import add_distill_parser, run_distill
+from stride.cli.export import add_export_parser, run_export
 from stride.utils.errors import StrideError
 
 __all__ = ["main"]
@@ -61,6 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--key", default="Train/mean_reward", help="metric to plot")
     plot.add_argument("--labels", nargs="*", default=None, help="one label per run (runs sharing one are averaged)")
     add_distill_parser(sub)
+    add_export_parser(sub)
     sub.add_parser("tasks", help="list the built-in tasks")
     check = sub.add_parser("check-env", help="validate an env against the VecEnv contract")
     check.add_argument("target", help="built-in task name, or module:factory returning a VecEnv")
@@ -197,20 +199,33 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _play(args: argparse.Namespace) -> int:
+def _load_run(run_dir: str, checkpoint: str | None, device: str, **env_overrides: Any) -> tuple[Any, Any, str]:
+    """The experiment, a runner holding the run's trained policy, and the checkpoint it was loaded from.
+
+    ``checkpoint`` defaults to the run's latest; a distillation run gets a ``DistillationRunner`` (its policy is the
+    student). Only the models are restored (no optimizer, iteration, RNG or env state).
+    """
     from stride.config.io import load_experiment
     from stride.config.schema import RUNNER_CLASS_NAMES
     from stride.runners import DistillationRunner, OnPolicyRunner
-    from stride.runners.evaluate import evaluate_policy
 
-    exp = load_experiment(os.path.join(args.run_dir, "experiment.yaml"))
-    checkpoint = args.checkpoint or _latest_checkpoint(args.run_dir)
-    env = _build_env(exp, args.device, num_envs=args.num_envs, seed=args.seed)
-    # a distillation run plays its student
+    exp = load_experiment(os.path.join(run_dir, "experiment.yaml"))
+    checkpoint = checkpoint or _latest_checkpoint(run_dir)
+    env = _build_env(exp, device, **env_overrides)
     distilled = RUNNER_CLASS_NAMES.get(str(exp.runner.get("class_name"))) == "DistillationRunner"
     runner_cls = DistillationRunner if distilled else OnPolicyRunner
-    runner = runner_cls(env, exp.runner, log_dir=None, device=args.device)
+    runner = runner_cls(env, exp.runner, log_dir=None, device=device)
     runner.load(checkpoint, load_cfg={"optimizer": False, "iteration": False, "rng": False, "env": False})
+    return exp, runner, checkpoint
+
+
+def _play(args: argparse.Namespace) -> int:
+    from stride.runners.evaluate import evaluate_policy
+
+    exp, runner, checkpoint = _load_run(
+        args.run_dir, args.checkpoint, args.device, num_envs=args.num_envs, seed=args.seed
+    )
+    env = runner.env
     policy = runner.get_inference_policy()
     # a recurrent policy is reset before the first step and on every done by evaluate_policy
     result = evaluate_policy(env, policy, num_episodes=args.episodes)
@@ -273,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_distill(args)
         if command == "play":
             return _play(args)
+        if command == "export":
+            return run_export(args)
         if command == "check-env":
             return _check_env(args)
         if command == "plot":

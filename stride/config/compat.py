@@ -22,6 +22,11 @@ older spelling                             v5 spelling
 ``stochastic`` etc. in a model (4.x)       ``distribution_cfg``
 =========================================  =====================================================================
 
+Isaac Lab's configclass ``to_dict()`` writes a field left unset (``MISSING``) as ``{}``: its 3.x configs carry
+``policy: {}``, ``empirical_normalization: {}`` and, in model sections, ``stochastic: {}`` and
+``init_noise_std: {}``. Such placeholders mean "not set" and are dropped without a warning, as are the legacy
+``noise_std_type: 'scalar'`` and ``state_dependent_std: False`` defaults of a model that leaves ``stochastic`` unset.
+
 Configs without ``obs_groups`` that use a ``policy`` section were written for rsl_rl 2.x or legged_gym, whose PPO
 defaults differ from v5's; algorithm keys they leave out get those old defaults, so training behaves as before.
 """
@@ -74,6 +79,7 @@ def migrate_train_cfg(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         raise ConfigError(f"train_cfg must be a mapping, got {type(cfg).__name__}.")
     out: dict[str, Any] = _copy(cfg)
     changes: list[str] = []
+    _drop_unset(out)
     _hoist_legged_gym_runner(out, changes)
     had_policy = "policy" in out
     distillation = _is_distillation(out)
@@ -126,6 +132,41 @@ def _copy(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_copy(v) for v in value)
     return value
+
+
+# keys whose value is a mapping: an empty one there is a value, not Isaac Lab's MISSING placeholder
+_MAPPING_KEYS = frozenset({"obs_groups", "logger", "multi_gpu", "policy", *_MODEL_SECTIONS, "algorithm"})
+_MAPPING_MODEL_KEYS = frozenset({"distribution_cfg", "cnn_cfg"})
+# legacy (4.x) model keys Isaac Lab's model configs always write; at these values, with ``stochastic`` unset, they
+# carry no meaning
+_IDLE_V4_DEFAULTS = {"noise_std_type": "scalar", "state_dependent_std": False}
+
+
+def _is_unset(value: Any) -> bool:
+    """Isaac Lab's ``to_dict()`` writes an unset (``MISSING``) field as ``{}``."""
+    return isinstance(value, Mapping) and not value
+
+
+def _drop_unset(out: dict[str, Any]) -> None:
+    """Remove Isaac Lab's unset placeholders (``{}``) from the runner, algorithm and model sections."""
+    for key in [k for k, v in out.items() if _is_unset(v) and k not in _MAPPING_KEYS]:
+        del out[key]
+    if _is_unset(out.get("policy")) and any(isinstance(out.get(s), Mapping) for s in _MODEL_SECTIONS):
+        del out["policy"]
+    algorithm = out.get("algorithm")
+    if isinstance(algorithm, dict):
+        for key in [k for k, v in algorithm.items() if _is_unset(v)]:
+            del algorithm[key]
+    for name in _MODEL_SECTIONS:
+        section = out.get(name)
+        if not isinstance(section, dict):
+            continue
+        for key in [k for k, v in section.items() if _is_unset(v) and k not in _MAPPING_MODEL_KEYS]:
+            del section[key]
+        if "stochastic" not in section:
+            for key, idle in _IDLE_V4_DEFAULTS.items():
+                if key in section and section[key] == idle and type(section[key]) is type(idle):
+                    del section[key]
 
 
 def _bare_name(name: object) -> str | None:

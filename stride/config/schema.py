@@ -674,8 +674,10 @@ class RunnerCfg:
     no host sync per step. 'immediate': a host read after every step, raising at the step itself."""
 
     check_env: bool = True
-    """(stride) Validate the env against the VecEnv contract with ``check_env`` when the runner is built (a few
-    steps with a private random generator; built-in tasks are restored exactly afterwards)."""
+    """(stride) Validate the env against the VecEnv contract: what can be checked without stepping when the runner
+    is built (counts, observations of ``get_observations()``), the rest on the first steps of ``learn`` (device,
+    time limit, ``episode_length_buf``, the step outputs). The runner never steps or resets the env to check it;
+    ``stride check-env`` runs the full stepping check."""
 
     torch_compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = (
         None
@@ -711,6 +713,20 @@ class RunnerCfg:
 
     clip_actions: float | None = None
     """Isaac Lab key: clip actions to ±value before env.step (None: no clipping)."""
+
+    init_at_random_ep_len: bool = False
+    """Isaac Lab 3 key: its train script passes it to ``learn(init_at_random_ep_len=...)``; the runner itself
+    does not read it (``learn``'s argument decides)."""
+
+    wandb_tags: list[str] = field(default_factory=list)
+    """mjlab key: tags of the W&B run (given to W&B when the logger is 'wandb')."""
+
+    upload_model: bool = True
+    """mjlab key: upload checkpoints to W&B / Neptune when such a logger is used (False: log metrics only)."""
+
+    multi_gpu: dict[str, Any] | None = None
+    """rsl_rl writes its process ranks here into the dict it is given; accepted so such a dict can be reused, and
+    ignored (stride reads the ranks from torchrun's environment variables)."""
 
     algorithm: dict[str, Any] = field(default_factory=dict)
     """Algorithm section (``class_name`` + its keys, see ``PPOCfg`` or ``DistillationCfg``)."""

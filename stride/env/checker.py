@@ -32,7 +32,7 @@ from stride.env.tasks.registry import make_task
 from stride.utils.errors import ConfigError, EnvContractError
 from stride.utils.imports import import_object
 
-__all__ = ["CheckReport", "check_env", "check_env_target"]
+__all__ = ["CheckReport", "LiveCheck", "check_env", "check_env_target"]
 
 _MISSING = object()
 _MAX_LISTED = 8
@@ -536,6 +536,73 @@ def check_env(
         restored=state is not None,
         seconds=time.perf_counter() - start,
     )
+
+
+class LiveCheck:
+    """The VecEnv contract checked inside a run, without ever stepping or resetting the env for it.
+
+    A runner's constructor must leave the env as it found it (Isaac Lab's and mjlab's simulations carry curricula
+    and step counters), so the runner checks in three stages instead of calling :func:`check_env`:
+
+    1. construction (``__init__``): ``num_envs``, ``num_actions`` and the observations of ``get_observations()``;
+    2. :meth:`before_rollout` (start of ``learn``): ``device``, ``max_episode_length``, ``episode_length_buf``,
+       ``step``;
+    3. :meth:`after_step` on the first ``num_checked_steps`` real steps: everything :func:`check_env` checks of a
+       step's outputs (groups and shapes, observations not overwritten in place by the next step, rewards, dones,
+       ``time_outs``, ``final_obs``, ``log``/``episode``).
+
+    Args:
+        env: The environment.
+        obs: What ``env.get_observations()`` returned when the runner was built.
+        num_checked_steps: Steps of the first rollout to check (>= 1).
+
+    Raises:
+        EnvContractError: At the first violation, naming the field, expected vs actual, and the fix.
+    """
+
+    def __init__(self, env: Any, obs: object, num_checked_steps: int = 2) -> None:
+        self.num_envs = _check_count(env, "num_envs")
+        self.num_actions = _check_count(env, "num_actions")
+        if getattr(env, "device", _MISSING) is not _MISSING:
+            dev = _check_device(env, None)
+        else:  # the device is checked before the first step; until then the observations tell
+            first = obs.get(next(iter(obs.keys()))) if isinstance(obs, TensorDictBase) and obs.keys() else None
+            dev = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
+        self.groups = _check_obs(obs, "obs", "get_observations()", self.num_envs, dev)
+        self.device = dev
+        self._remaining = num_checked_steps
+        self._held: _Held | None = None
+        self._step = 0
+
+    @property
+    def finished(self) -> bool:
+        """True once every step to check has been checked."""
+        return self._remaining <= 0
+
+    def before_rollout(self, env: Any, obs: object) -> None:
+        """Check the members a rollout uses, and the observations it starts from (``get_observations()``)."""
+        self.device = _check_device(env, None)
+        _check_max_episode_length(env, self.num_envs)
+        _check_length_buf(env, self.num_envs, self.device)
+        if not callable(getattr(env, "step", None)):
+            _fail("step()", "a method", _describe(getattr(env, "step", None)), "implement env.step().")
+        _check_obs(obs, "obs", "get_observations()", self.num_envs, self.device, reference=self.groups)
+        self._held = _hold(cast(TensorDictBase, obs), "get_observations()")
+
+    def after_step(self, obs: object, rewards: object, dones: object, extras: object) -> None:
+        """Check one step's outputs exactly as the env returned them (before any move or cast)."""
+        self._step += 1
+        where = f"step {self._step}"
+        _check_obs(obs, "obs", where, self.num_envs, self.device, reference=self.groups)
+        if self._held is not None:
+            _check_unchanged(self._held, where)
+        self._held = _hold(cast(TensorDictBase, obs), where)
+        _check_rewards(rewards, where, self.num_envs, self.device)
+        done = _check_flags(dones, "dones", where, self.num_envs, self.device, "done = terminated or truncated")
+        _check_extras(extras, where, self.num_envs, self.device, done, self.groups)
+        self._remaining -= 1
+        if self.finished:
+            self._held = None
 
 
 def _restore(env: Any, state: Any, original_buf: torch.Tensor) -> None:

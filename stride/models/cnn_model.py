@@ -12,7 +12,7 @@ from torch import nn
 
 from stride.config.schema import CNNCfg, parse_cnn_cfg
 from stride.config.strict import to_dict
-from stride.models.mlp_model import MLPModel, Observations
+from stride.models.mlp_model import ExportBase, MLPModel, Observations
 from stride.modules.cnn import CNN
 from stride.modules.rnn import unpad
 from stride.utils.errors import ConfigError
@@ -120,6 +120,8 @@ class CNNModel(MLPModel):
         )
         self.obs_groups = vector_groups
         self.image_groups = image_groups
+        self.image_shapes = {g: tuple(int(d) for d in obs[g].shape[1:]) for g in image_groups}
+        """Image group → its per-env shape (C, H, W)."""
         self.cnns = encoders
 
     # ------------------------------------------------------------------------------------------------ encoders
@@ -210,18 +212,29 @@ class CNNModel(MLPModel):
         return features.reshape(*lead, features.shape[-1])
 
     # ------------------------------------------------------------------------------------------------ export
-    def as_export_module(self) -> nn.Module:
-        """A self-contained, TorchScript-able copy computing the deterministic output from explicit inputs.
+    def as_jit(self) -> nn.Module:
+        """A self-contained deterministic copy that ``torch.jit.script`` accepts (rsl_rl's ``as_jit``).
 
-        Its call is ``forward(obs, images) -> output``:
+        Its call is ``forward(obs, images) -> actions``:
 
         - ``obs``: the 1-D groups concatenated in ``self.obs_groups`` order, raw (the copy normalizes them).
-          Shape: (B, obs_dim); pass a (B, 0) tensor when the model has no 1-D group.
+          Shape: (B, obs_dim); a (B, 0) tensor when the model has no 1-D group.
         - ``images``: a list with one image batch per group of ``self.image_groups``, in that order.
           Shape of each: (B, C, H, W).
-        - output: the mean action (actor) or the value (critic). Shape: (B, output_dim).
+        - output: the deterministic action (actor) or the value (critic). Shape: (B, output_dim).
         """
-        return _ExportCNN(self)
+        return _CNNJit(self).eval()
+
+    def as_onnx(self, verbose: bool = False) -> nn.Module:
+        """The same copy called as ``forward(obs, *images)``, with rsl_rl's ONNX surface.
+
+        ``input_names`` is ``["obs", *image_groups]`` (each image group a named input), ``output_names``
+        ``["actions"]``; ``get_dummy_inputs()`` gives batch-1 zeros of every input.
+
+        Args:
+            verbose: Stored for callers that pass it on to the exporter.
+        """
+        return _CNNOnnx(self, verbose).eval()
 
 
 def _check_encoder(encoder: nn.Module, group: str, image_shape: tuple[int, ...], obs_set: str) -> None:
@@ -241,26 +254,35 @@ def _check_encoder(encoder: nn.Module, group: str, image_shape: tuple[int, ...],
         )
 
 
-class _ExportCNN(nn.Module):
-    """TorchScript/ONNX-friendly deterministic policy: normalizer + encoders → MLP → distribution mode."""
+class _CNNJit(ExportBase):
+    """Deterministic CNN policy: [normalizer(obs), encoders(images)...] → MLP → distribution mode."""
 
-    def __init__(self, model: CNNModel) -> None:
-        super().__init__()
-        self.obs_normalizer = copy.deepcopy(model.obs_normalizer)
+    def __init__(self, model: CNNModel, verbose: bool = False) -> None:
+        super().__init__(model, verbose)
+        # a ModuleList in image-group order: TorchScript iterates it, and the inputs come in that order
         self.cnns = nn.ModuleList([copy.deepcopy(model.cnns[g]) for g in model.image_groups])
-        self.mlp = copy.deepcopy(model.mlp)
-        self.head = copy.deepcopy(model.distribution) if model.distribution is not None else None
-        self.input_dim = model.obs_dim
-        self.has_vector = model.obs_dim > 0
         self.image_groups = list(model.image_groups)
+        self.image_shapes = [model.image_shapes[g] for g in model.image_groups]
+        self.has_vector = model.obs_dim > 0
+        self.input_names = ["obs", *self.image_groups]
 
     def forward(self, obs: torch.Tensor, images: list[torch.Tensor]) -> torch.Tensor:
+        """Deterministic output. Shapes: obs (B, obs_dim), images[i] (B, C_i, H_i, W_i) → (B, output_dim)."""
         features: list[torch.Tensor] = []
         if self.has_vector:
             features.append(self.obs_normalizer(obs))
         for index, cnn in enumerate(self.cnns):
             features.append(cnn(images[index]))
-        out = self.mlp(torch.cat(features, dim=-1))
-        if self.head is not None:
-            return self.head.deterministic_output(out)
-        return out
+        return self.head(torch.cat(features, dim=-1))
+
+
+class _CNNOnnx(_CNNJit):
+    """``forward(obs, *images)``: one graph input per image group; traced, never scripted."""
+
+    def forward(self, obs: torch.Tensor, *images: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Deterministic output; the images in ``image_groups`` order."""
+        return super().forward(obs, list(images))
+
+    def get_dummy_inputs(self) -> tuple[torch.Tensor, ...]:
+        """Zero inputs for one env: the 1-D observation and one image per group."""
+        return (self._zeros(1, self.obs_dim), *(self._zeros(1, *shape) for shape in self.image_shapes))

@@ -13,7 +13,7 @@ from stride.modules import MLP, Distribution, EmpiricalNormalization, resolve_di
 from stride.modules.rnn import unpad
 from stride.utils.errors import ConfigError
 
-__all__ = ["MLPModel", "Observations"]
+__all__ = ["ExportBase", "MLPModel", "Observations"]
 
 Observations = Mapping[str, torch.Tensor]
 """A TensorDict or a plain dict of observation groups, each of shape (batch, ...)."""
@@ -166,23 +166,76 @@ class MLPModel(nn.Module):
         """Cut the gradient through the hidden state (no-op for an MLP)."""
 
     # ------------------------------------------------------------------------------------------------ export
-    def as_export_module(self) -> nn.Module:
-        """A self-contained copy mapping the concatenated observation to the deterministic output."""
-        return _ExportMLP(self)
+    def as_jit(self) -> nn.Module:
+        """A self-contained deterministic copy that ``torch.jit.script`` accepts (rsl_rl's ``as_jit``).
+
+        ``forward(obs)`` maps the raw concatenated observation (B, obs_dim) to the deterministic output (B,
+        output_dim), normalizer included; ``reset()`` is a no-op kept for the recurrent models' interface.
+        """
+        return _MLPExport(self).eval()
+
+    def as_onnx(self, verbose: bool = False) -> nn.Module:
+        """The same deterministic copy with rsl_rl's ONNX surface, ready for ``torch.onnx.export``.
+
+        ``get_dummy_inputs()`` gives one zero observation; ``input_names`` is ``["obs"]``, ``output_names``
+        ``["actions"]``.
+
+        Args:
+            verbose: Kept on the module for callers that pass it on to the exporter.
+        """
+        return _MLPExport(self, verbose).eval()
 
 
-class _ExportMLP(nn.Module):
-    """TorchScript/ONNX-friendly deterministic policy: normalizer → MLP → distribution mode."""
+class ExportBase(nn.Module):
+    """What every export module holds: copies of the normalizer, the MLP and the distribution's mode.
 
-    def __init__(self, model: MLPModel) -> None:
+    Subclasses add the inputs (recurrent state, images) and rsl_rl's ONNX surface: ``get_dummy_inputs()`` (batch
+    1, on the module's device), ``input_names``, ``output_names``. ``torch.jit.script`` compiles ``forward`` and
+    ``reset`` only; the other members stay plain Python for the ONNX exporters.
+
+    Args:
+        model: The model to copy (it is not modified and shares no tensor with the copy).
+        verbose: Stored for callers that pass it on to ``torch.onnx.export``.
+    """
+
+    def __init__(self, model: MLPModel, verbose: bool = False) -> None:
         super().__init__()
         self.obs_normalizer = copy.deepcopy(model.obs_normalizer)
         self.mlp = copy.deepcopy(model.mlp)
-        self.head = copy.deepcopy(model.distribution) if model.distribution is not None else None
-        self.input_dim = model.obs_dim
+        # a Distribution's forward is its deterministic output (the mean, or the rescaled Beta mean)
+        self.deterministic_output = (
+            copy.deepcopy(model.distribution) if model.distribution is not None else nn.Identity()
+        )
+        self.obs_dim = model.obs_dim
+        self.verbose = verbose
+        self.is_recurrent = False
+        self.output_names = ["actions"]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.mlp(self.obs_normalizer(x))
-        if self.head is not None:
-            return self.head.deterministic_output(out)
-        return out
+    def head(self, latent: torch.Tensor) -> torch.Tensor:
+        """MLP, then the distribution's deterministic output. Shape: (B, latent_dim) → (B, output_dim)."""
+        return self.deterministic_output(self.mlp(latent))
+
+    @torch.jit.export
+    def reset(self) -> None:
+        """Forget the recurrent state (nothing to forget here)."""
+
+    def _zeros(self, *shape: int) -> torch.Tensor:
+        """A dummy input on the module's device."""
+        device = next(iter(self.mlp.parameters())).device
+        return torch.zeros(*shape, device=device)
+
+
+class _MLPExport(ExportBase):
+    """Deterministic MLP policy: ``forward(obs) -> actions``, normalizer → MLP → distribution mode."""
+
+    def __init__(self, model: MLPModel, verbose: bool = False) -> None:
+        super().__init__(model, verbose)
+        self.input_names = ["obs"]
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Deterministic output. Shape: (B, obs_dim) → (B, output_dim)."""
+        return self.head(self.obs_normalizer(obs))
+
+    def get_dummy_inputs(self) -> tuple[torch.Tensor, ...]:
+        """One zero observation, the example input for ``torch.onnx.export``."""
+        return (self._zeros(1, self.obs_dim),)

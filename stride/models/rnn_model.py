@@ -9,8 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from stride.models.mlp_model import MLPModel, Observations
+from stride.models.mlp_model import ExportBase, MLPModel, Observations
 from stride.modules.rnn import RNN, HiddenState
+from stride.utils.errors import ConfigError
 
 __all__ = ["RNNModel"]
 
@@ -90,40 +91,109 @@ class RNNModel(MLPModel):
         self.rnn.detach_hidden_state(dones)
 
     # ------------------------------------------------------------------------------------------------ export
-    def as_export_module(self) -> nn.Module:
-        """A TorchScript/ONNX-friendly copy with the state passed explicitly.
+    def as_jit(self) -> nn.Module:
+        """A self-contained deterministic copy for ``torch.jit.script`` that keeps its state inside (rsl_rl's).
 
-        ``forward(x, h, c)`` takes the concatenated observation (B, obs_dim) and the state (L, B, H) (``c`` is
-        ignored by a GRU) and returns ``(action, h_next, c_next)``; reset an env by passing zeros.
+        ``forward(obs)`` takes one step for one env (obs (1, obs_dim)) from the state held in the buffers
+        ``hidden_state`` (and ``cell_state`` for an LSTM), each (num_layers, 1, hidden_dim), and stores the new
+        state there; ``reset()`` zeroes it (call it when the episode ends).
         """
-        return _ExportLSTM(self) if self.rnn.rnn_type == "lstm" else _ExportGRU(self)
+        return (_LSTMJit(self) if self.rnn.rnn_type == "lstm" else _GRUJit(self)).eval()
+
+    def as_onnx(self, verbose: bool = False) -> nn.Module:
+        """A deterministic copy with the state passed explicitly, with rsl_rl's ONNX surface.
+
+        LSTM: ``forward(obs, h_in, c_in) -> (actions, h_out, c_out)``; GRU: ``forward(obs, h_in) -> (actions,
+        h_out)``. States are (num_layers, B, hidden_dim); start from zeros and zero an env's state when its episode
+        ends. ``input_names``/``output_names`` are those names; ``get_dummy_inputs()`` gives batch-1 zeros.
+
+        Args:
+            verbose: Stored for callers that pass it on to the exporter.
+        """
+        return _RNNOnnx(self, verbose).eval()
 
 
-class _ExportRNN(nn.Module):
-    """Deterministic recurrent policy with explicit state: normalizer → RNN → MLP → distribution mode."""
+class _RNNExport(ExportBase):
+    """Normalizer → GRU/LSTM (the torch module) → MLP → distribution mode."""
 
-    def __init__(self, model: RNNModel) -> None:
-        super().__init__()
-        self.obs_normalizer = copy.deepcopy(model.obs_normalizer)
+    def __init__(self, model: RNNModel, verbose: bool = False) -> None:
+        super().__init__(model, verbose)
         self.rnn = copy.deepcopy(model.rnn.rnn)
-        self.mlp = copy.deepcopy(model.mlp)
-        self.head = copy.deepcopy(model.distribution) if model.distribution is not None else nn.Identity()
-        self.input_dim = model.obs_dim
+        self.rnn_type = model.rnn.rnn_type
         self.num_layers = model.rnn.num_layers
         self.hidden_dim = model.rnn.hidden_dim
+        self.is_recurrent = True
 
 
-class _ExportGRU(_ExportRNN):
+class _GRUJit(_RNNExport):
+    """One env, state in the ``hidden_state`` buffer."""
+
+    def __init__(self, model: RNNModel) -> None:
+        super().__init__(model)
+        self.hidden_state: torch.Tensor
+        self.register_buffer("hidden_state", self._zeros(self.num_layers, 1, self.hidden_dim))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """One step. Shape: (1, obs_dim) → (1, output_dim)."""
+        out, h = self.rnn(self.obs_normalizer(obs).unsqueeze(0), self.hidden_state)
+        self.hidden_state.copy_(h)
+        return self.head(out.squeeze(0))
+
+    @torch.jit.export
+    def reset(self) -> None:
+        """Zero the state (a new episode)."""
+        self.hidden_state.zero_()
+
+
+class _LSTMJit(_RNNExport):
+    """One env, state in the ``hidden_state`` and ``cell_state`` buffers."""
+
+    def __init__(self, model: RNNModel) -> None:
+        super().__init__(model)
+        self.hidden_state: torch.Tensor
+        self.cell_state: torch.Tensor
+        self.register_buffer("hidden_state", self._zeros(self.num_layers, 1, self.hidden_dim))
+        self.register_buffer("cell_state", self._zeros(self.num_layers, 1, self.hidden_dim))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """One step. Shape: (1, obs_dim) → (1, output_dim)."""
+        out, (h, c) = self.rnn(self.obs_normalizer(obs).unsqueeze(0), (self.hidden_state, self.cell_state))
+        self.hidden_state.copy_(h)
+        self.cell_state.copy_(c)
+        return self.head(out.squeeze(0))
+
+    @torch.jit.export
+    def reset(self) -> None:
+        """Zero the state (a new episode)."""
+        self.hidden_state.zero_()
+        self.cell_state.zero_()
+
+
+class _RNNOnnx(_RNNExport):
+    """Explicit state: ``(obs, h_in[, c_in]) -> (actions, h_out[, c_out])``; traced, never scripted."""
+
+    def __init__(self, model: RNNModel, verbose: bool = False) -> None:
+        super().__init__(model, verbose)
+        lstm = self.rnn_type == "lstm"
+        self.input_names = ["obs", "h_in", "c_in"] if lstm else ["obs", "h_in"]
+        self.output_names = ["actions", "h_out", "c_out"] if lstm else ["actions", "h_out"]
+
     def forward(
-        self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out, h_next = self.rnn(self.obs_normalizer(x).unsqueeze(0), h)
-        return self.head(self.mlp(out.squeeze(0))), h_next, c
+        self, obs: torch.Tensor, h_in: torch.Tensor, c_in: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """One step for B envs. Shapes: obs (B, obs_dim), states (num_layers, B, hidden_dim)."""
+        x = self.obs_normalizer(obs).unsqueeze(0)
+        if self.rnn_type == "gru":
+            out, h_out = self.rnn(x, h_in)
+            return self.head(out.squeeze(0)), h_out
+        if c_in is None:
+            raise ConfigError("an LSTM policy needs its cell state: call it as (obs, h_in, c_in).")
+        out, (h_out, c_out) = self.rnn(x, (h_in, c_in))
+        return self.head(out.squeeze(0)), h_out, c_out
 
-
-class _ExportLSTM(_ExportRNN):
-    def forward(
-        self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        out, (h_next, c_next) = self.rnn(self.obs_normalizer(x).unsqueeze(0), (h, c))
-        return self.head(self.mlp(out.squeeze(0))), h_next, c_next
+    def get_dummy_inputs(self) -> tuple[torch.Tensor, ...]:
+        """Zero observation and state(s) for one env, the example inputs for ``torch.onnx.export``."""
+        state = self._zeros(self.num_layers, 1, self.hidden_dim)
+        if self.rnn_type == "lstm":
+            return self._zeros(1, self.obs_dim), state, state.clone()
+        return self._zeros(1, self.obs_dim), state

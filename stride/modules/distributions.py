@@ -217,10 +217,12 @@ class _DiagonalGaussian(Distribution):
         if std_type not in get_args(StdType):
             raise ConfigError(f"{name} std_type must be one of {list(get_args(StdType))}, got {std_type!r}.")
         low, high = _check_range(std_range, f"{name} std_range", positive=True)
-        if not _is_number(init_std) or not low <= init_std <= high:
-            raise ConfigError(f"{name} init_std must be a float inside std_range {[low, high]}, got {init_std!r}.")
+        if not _is_number(init_std) or not 0.0 <= init_std <= high:
+            raise ConfigError(f"{name} init_std must be a float in [0, {high}] (std_range's top), got {init_std!r}.")
         self.std_type: str = std_type
-        self.init_std = float(init_std)
+        # below std_range the std is clamped to its floor anyway; rsl_rl accepts 0 (Isaac Lab's distillation
+        # teachers, whose std is never used), which is stored as the floor so the (log) parameter stays finite
+        self.init_std = max(float(init_std), low)
         self.std_range: tuple[float, float] = (low, high)
         self.log_std_range: tuple[float, float] = (math.log(low), math.log(high))
 

@@ -66,6 +66,9 @@ class Linear(nn.Linear):
 
     @torch.jit.unused
     def _eager_forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_tracing():
+            # the TorchScript-based ONNX exporter: one plain op, and no Python test on traced sizes (a TracerWarning)
+            return F.linear(x, self.weight, self.bias)
         skinny = self.out_features == 1 or self.in_features <= _NARROW_INPUT
         large = x.numel() >= _MIN_BATCH * self.in_features
         # the layouts only matter to CPU BLAS; on GPUs the extra Python-side function would only add overhead

@@ -22,13 +22,14 @@ from tensordict import TensorDict
 from torch import nn
 
 from stride import __version__
-from stride.config.compat import apply_compat
-from stride.config.schema import RUNNER_CLASS_NAMES, RunnerCfg
-from stride.config.strict import build, to_dict
-from stride.env.checker import check_env
+from stride.config.intake import MODEL_SECTIONS, intake, plain_config
+from stride.config.schema import RunnerCfg
+from stride.config.strict import to_dict
+from stride.env.checker import LiveCheck
 from stride.env.vec_env import VecEnv
 from stride.logging import ConsoleView, RunLogger
 from stride.logging.writers import open_writers, resolve_backends, upload_files
+from stride.runners.export import export_jit, export_onnx
 from stride.utils.checkpoint import SCHEMA_VERSION, atomic_save, load_checkpoint
 from stride.utils.distributed import rank_local_parts, setup_distributed, start_distributed_learning
 from stride.utils.errors import CheckpointError, ConfigError
@@ -36,7 +37,7 @@ from stride.utils.git_state import record_git_state
 from stride.utils.nonfinite import EnvGuard, check_finite_step
 from stride.utils.seeding import get_rng_state, seed_everything, set_rng_state
 
-__all__ = ["BaseRunner", "ObsSpec", "RunnerAlgorithm", "observation_spec"]
+__all__ = ["BaseRunner", "ObsSpec", "RunnerAlgorithm", "RunnerLogger", "observation_spec", "plain_config"]
 
 _log = logging.getLogger(__name__)
 
@@ -115,19 +116,6 @@ def observation_spec(obs: Mapping[str, torch.Tensor], models: Mapping[str, nn.Mo
     }
 
 
-def plain_config(value: Any) -> Any:
-    """A YAML-safe copy of a config value (callables and classes become 'module:name' strings)."""
-    if isinstance(value, Mapping):
-        return {str(k): plain_config(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_config(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if callable(value):
-        return f"{getattr(value, '__module__', '?')}:{getattr(value, '__qualname__', repr(value))}"
-    return repr(value)
-
-
 class BaseRunner(Generic[AlgT]):
     """Train an algorithm on a VecEnv: rollouts, updates, logging, checkpoints (rsl_rl's runner surface).
 
@@ -161,41 +149,41 @@ class BaseRunner(Generic[AlgT]):
         self, env: VecEnv, train_cfg: Mapping[str, Any], log_dir: str | None = None, device: str = "cpu"
     ) -> None:
         self.env = env
-        # older rsl_rl formats (policy: ActorCritic, empirical_normalization, ...) → v5, with one warning
-        train_cfg = apply_compat(train_cfg, stacklevel=3)
-        self.cfg = build(RunnerCfg, train_cfg)
-        self._check_sections(train_cfg)
-        recorded = to_dict(self.cfg)
-        for section in _ALL_MODEL_SECTIONS:
+        # one door: migrate (any rsl_rl / Isaac Lab / mjlab format), validate, resolve
+        config = intake(train_cfg, self.runner_class, self.model_sections, stacklevel=3)
+        self.runner_cfg: RunnerCfg = config.runner
+        # rsl_rl's runner.cfg: the config as a dict (a copy with every runner key; downstream code reads it)
+        self.cfg: dict[str, Any] = to_dict(config.runner)
+        for section in MODEL_SECTIONS:
             if section not in self.model_sections:
-                recorded.pop(section, None)
-        self.train_cfg = plain_config(recorded)
+                self.cfg.pop(section, None)
+        self.train_cfg = config.recorded
         self.device = torch.device(device)
         self.log_dir = log_dir
         # torchrun: join the process group (rank 0 of 1 otherwise); each rank samples with seed + rank
         self._dist = setup_distributed(self.device)
-        if self.cfg.seed is not None:
-            seed_everything(self.cfg.seed + self._dist.rank)
-        obs = env.get_observations().to(self.device)
-        if self.cfg.check_for_nan:
+        if self.runner_cfg.seed is not None:
+            seed_everything(self.runner_cfg.seed + self._dist.rank)
+        obs = env.get_observations()
+        # the contract is checked without stepping: here what can be, the rest on the first steps of learn()
+        self._live_check = LiveCheck(env, obs) if self.runner_cfg.check_env else None
+        obs = obs.to(self.device)
+        if self.runner_cfg.check_for_nan:
             check_finite_step(obs, None, "reset (get_observations)")
         # the per-step env guard: in deferred mode it sanitizes on the device and raises once per rollout
         self._env_guard = (
-            EnvGuard(self.cfg.nan_check_mode, num_steps=self.cfg.num_steps_per_env, device=self.device)
-            if self.cfg.check_for_nan
+            EnvGuard(self.runner_cfg.nan_check_mode, num_steps=self.runner_cfg.num_steps_per_env, device=self.device)
+            if self.runner_cfg.check_for_nan
             else None
         )
-        self.alg: AlgT = self._build_algorithm(obs, train_cfg)
+        self.alg: AlgT = self._build_algorithm(obs, config.sections)
         self.obs_spec: ObsSpec = observation_spec(obs, self._models())
         # W&B / Neptune / TensorBoard writers are resolved now so a bad logger config fails before any env step
         self._log_backends = resolve_backends(
-            self.cfg.logger,
+            self.runner_cfg.logger,
             self.train_cfg,
             config={"runner": self.train_cfg, "env": plain_config(getattr(self.env, "cfg", {}))},
         )
-        # the contract check steps the env, so it runs only once the whole config is known to be valid
-        if self.cfg.check_env:
-            check_env(env)
         self.current_learning_iteration = 0
         self.total_env_steps = 0
         self.git_status_repos: list[str] = []
@@ -203,26 +191,18 @@ class BaseRunner(Generic[AlgT]):
         self._loaded = False
         self._ep_return: torch.Tensor | None = None
         self._ep_length: torch.Tensor | None = None
+        self._saved_last = False
 
     # ------------------------------------------------------------------------------------------ subclass hooks
-    def _build_algorithm(self, obs: TensorDict, train_cfg: Mapping[str, Any]) -> AlgT:
-        """Build the algorithm and its models from the (migrated) train_cfg with ``algorithm_class.construct``."""
-        algorithm = train_cfg.get("algorithm")
-        if (
-            isinstance(algorithm, Mapping)
-            and algorithm.get("schedule") == "linear"
-            and algorithm.get("schedule_iterations") is None
-            and self.cfg.max_iterations is not None
-        ):
-            # a linear learning-rate schedule spans the planned run (a copy: the user's dict is never changed)
-            train_cfg = {**train_cfg, "algorithm": {**algorithm, "schedule_iterations": self.cfg.max_iterations}}
+    def _build_algorithm(self, obs: TensorDict, sections: Mapping[str, Any]) -> AlgT:
+        """Build the algorithm and its models from the migrated config with ``algorithm_class.construct``."""
         return self.algorithm_class.construct(
             obs,
             self.env.num_envs,
             self.env.num_actions,
-            self.cfg.num_steps_per_env,
-            train_cfg,
-            self.cfg.obs_groups,
+            self.runner_cfg.num_steps_per_env,
+            sections,
+            self.runner_cfg.obs_groups,
             self.device,
             **self._construct_kwargs(),
         )
@@ -264,22 +244,6 @@ class BaseRunner(Generic[AlgT]):
         """Whether a load with these parts continues a run (``learn`` then keeps the episode lengths as loaded)."""
         return True
 
-    def _check_sections(self, train_cfg: Mapping[str, Any]) -> None:
-        """Refuse a config written for the other runner (its ``class_name`` or its model sections)."""
-        given = train_cfg.get("class_name")
-        if isinstance(given, str) and RUNNER_CLASS_NAMES.get(given, self.runner_class) != self.runner_class:
-            raise ConfigError(
-                f"train_cfg.class_name is {given!r} but this is the {self.runner_class}; build "
-                f"stride.runners.{RUNNER_CLASS_NAMES[given]} with this config."
-            )
-        foreign = [s for s in _ALL_MODEL_SECTIONS if s not in self.model_sections and train_cfg.get(s) is not None]
-        if foreign:
-            raise ConfigError(
-                f"train_cfg has {foreign} section(s), which the {self.runner_class} does not read (it reads "
-                f"{list(self.model_sections)}); actor/critic configure the OnPolicyRunner, student/teacher the "
-                "DistillationRunner."
-            )
-
     # -------------------------------------------------------------------------------------------------- learn
     def learn(self, num_learning_iterations: int, init_at_random_ep_len: bool = False) -> None:
         """Run ``num_learning_iterations`` iterations of rollout + update.
@@ -291,13 +255,16 @@ class BaseRunner(Generic[AlgT]):
         """
         self._check_ready()
         env, alg = self.env, self.alg
+        obs = env.get_observations()
+        if self._live_check is not None and not self._live_check.finished:
+            self._live_check.before_rollout(env, obs)
         if init_at_random_ep_len and not self._loaded:
             # uniform in [0, T) per env; T may be one int or a per-env tensor
             horizon = torch.as_tensor(env.max_episode_length, device=env.episode_length_buf.device)
             uniform = torch.rand(env.episode_length_buf.shape, device=env.episode_length_buf.device)
             env.episode_length_buf = (uniform * horizon).long().clamp(max=horizon - 1)
         logger = self._open_logger()
-        obs = env.get_observations().to(self.device)
+        obs = obs.to(self.device)
         alg.train_mode()
         # torchrun: check that every rank trains the same thing, then start from rank 0's state
         start_distributed_learning(self)
@@ -315,8 +282,13 @@ class BaseRunner(Generic[AlgT]):
             logger.close()
             self._logger = None
             raise
-        if self.log_dir is not None and self._dist.is_main:  # torchrun: only rank 0 writes
-            self.save(os.path.join(self.log_dir, f"model_{self.current_learning_iteration}.pt"))
+        if (
+            self.log_dir is not None
+            and self._dist.is_main  # torchrun: only rank 0 writes
+            and self.current_learning_iteration > start_it
+            and not self._saved_last
+        ):
+            self.save(self.checkpoint_path(self.current_learning_iteration))
         plot = logger.close()
         self._logger = None
         if plot is not None:
@@ -340,8 +312,9 @@ class BaseRunner(Generic[AlgT]):
         ep_length: torch.Tensor,
     ) -> None:
         """The iterations of :meth:`learn`; returns early (after a whole iteration) when a stop signal arrived."""
-        env, alg, cfg = self.env, self.alg, self.cfg
+        env, alg, cfg = self.env, self.alg, self.runner_cfg
         num_envs = env.num_envs
+        live_check = self._live_check
         for it in range(start_it, total_it):
             t0 = time.perf_counter()
             ended = torch.zeros(3, device=self.device)  # sum of returns, sum of lengths, count
@@ -352,6 +325,10 @@ class BaseRunner(Generic[AlgT]):
                     if cfg.clip_actions is not None:
                         actions = actions.clamp(-cfg.clip_actions, cfg.clip_actions)
                     obs, rewards, dones, extras = env.step(actions.to(env.device))
+                    if live_check is not None:
+                        # the contract of the first steps' outputs, as the env returned them
+                        live_check.after_step(obs, rewards, dones, extras)
+                        live_check = None if live_check.finished else live_check
                     obs, rewards, dones = (
                         obs.to(self.device),
                         rewards.to(self.device, torch.float32),
@@ -380,8 +357,10 @@ class BaseRunner(Generic[AlgT]):
             self.total_env_steps += cfg.num_steps_per_env * num_envs * self._dist.world_size  # all ranks' steps
             scalars = self._iteration_scalars(ended, losses, extra_logs, t1 - t0, t2 - t1)
             logger.log(it, scalars, start_iteration=start_it, total_iterations=total_it)
-            if self.log_dir is not None and self._dist.is_main and (it + 1) % cfg.save_interval == 0:
-                self.save(os.path.join(self.log_dir, f"model_{it + 1}.pt"))
+            # rsl_rl's save points and names: after iteration `it` (0-based) when it % save_interval == 0
+            self._saved_last = self.log_dir is not None and it % cfg.save_interval == 0
+            if self._saved_last and self._dist.is_main:  # torchrun: only rank 0 writes
+                self.save(self.checkpoint_path(it + 1))
             if stop.signum is not None:
                 return
 
@@ -420,7 +399,7 @@ class BaseRunner(Generic[AlgT]):
         learn_time: float,
     ) -> dict[str, float]:
         ret_sum, len_sum, count = ended.tolist()
-        steps = self.cfg.num_steps_per_env * self.env.num_envs * self._dist.world_size  # all ranks' steps
+        steps = self.runner_cfg.num_steps_per_env * self.env.num_envs * self._dist.world_size  # all ranks' steps
         scalars: dict[str, float] = {
             "Train/mean_reward": ret_sum / count if count > 0 else float("nan"),
             "Train/mean_episode_length": len_sum / count if count > 0 else float("nan"),
@@ -442,12 +421,34 @@ class BaseRunner(Generic[AlgT]):
         return scalars
 
     # ------------------------------------------------------------------------------------------ checkpoints
+    def checkpoint_path(self, completed_iterations: int) -> str:
+        """Where the checkpoint after ``completed_iterations`` goes: rsl_rl's name, ``model_{index}.pt``.
+
+        rsl_rl names a checkpoint after the 0-based index of the iteration that just finished (``model_0.pt`` after
+        the first, ``model_999.pt`` at the end of 1,000), so Isaac Lab's and mjlab's ``--checkpoint model_N.pt``
+        find the same file. The checkpoint's ``iter`` holds the number of completed iterations, the iteration a
+        resumed run starts from.
+
+        Raises:
+            ValueError: If the runner has no ``log_dir``.
+        """
+        if self.log_dir is None:
+            raise ValueError("this runner has no log_dir; pass a path to save() instead")
+        return os.path.join(self.log_dir, f"model_{max(completed_iterations - 1, 0)}.pt")
+
+    @property
+    def logger(self) -> RunnerLogger:
+        """rsl_rl's ``runner.logger``: the run directory, the repositories whose git state is recorded, uploads."""
+        return RunnerLogger(self)
+
     def save(self, path: str, infos: dict[str, Any] | None = None) -> None:
         """Write a complete, resumable checkpoint atomically (rsl_rl key names where they exist)."""
         state = self.alg.state_dict()
         state.update(
             {
                 "schema_version": SCHEMA_VERSION,
+                "num_envs": int(self.env.num_envs),
+                "learning_rate": self.alg.learning_rate,
                 "iter": self.current_learning_iteration,
                 "total_env_steps": self.total_env_steps,
                 "infos": infos,
@@ -465,23 +466,43 @@ class BaseRunner(Generic[AlgT]):
         if callable(env_state):
             state["env_state"] = env_state()
         atomic_save(state, path)
-        if self._logger is not None:
+        if self._logger is not None and self.runner_cfg.upload_model:
             upload_files(self._logger.writers, [path])
 
     def _parse_load_cfg(self, load_cfg: Mapping[str, bool] | None) -> dict[str, bool]:
-        parts = dict.fromkeys(self.load_parts, True)
+        """rsl_rl's meaning: None restores every part; a dict restores exactly the parts it names true."""
         if load_cfg is None:
-            return parts
+            return dict.fromkeys(self.load_parts, True)
+        parts = dict.fromkeys(self.load_parts, False)
         unknown = sorted(str(k) for k in load_cfg if k not in parts and k not in self.load_aliases)
         if unknown:
             raise ConfigError(
-                f"load_cfg has unknown parts {unknown}; known parts: {sorted(parts)} (a part not named is loaded)."
+                f"load_cfg has unknown parts {unknown}; known parts: {sorted(parts)}"
+                f"{f' (and the aliases {sorted(self.load_aliases)})' if self.load_aliases else ''}; a part not named "
+                "true is not loaded."
             )
         parts.update({k: bool(v) for k, v in load_cfg.items() if k not in self.load_aliases})
         for alias, part in self.load_aliases.items():
             if alias in load_cfg and part not in load_cfg:
                 parts[part] = bool(load_cfg[alias])
         return parts
+
+    def _same_num_envs(self, data: Mapping[str, Any]) -> bool:
+        """Whether the checkpoint was made with this runner's number of envs (logs once when not)."""
+        saved = data.get("num_envs")
+        if saved is None:  # checkpoints without the count: their running episode statistics tell
+            runner_state = data.get("runner_state")
+            returns = runner_state.get("episode_return") if isinstance(runner_state, Mapping) else None
+            saved = int(returns.shape[0]) if isinstance(returns, torch.Tensor) and returns.dim() == 1 else None
+        if saved is None or int(saved) == int(self.env.num_envs):
+            return True
+        _log.info(
+            "checkpoint made with %d envs, this runner has %d: per-env state (episode statistics, recurrent states, "
+            "task state) is not restored",
+            int(saved),
+            int(self.env.num_envs),
+        )
+        return False
 
     def load(
         self,
@@ -498,8 +519,9 @@ class BaseRunner(Generic[AlgT]):
 
         Args:
             path: Checkpoint file.
-            load_cfg: Parts to restore (see the runner's ``load_parts``); a part not named is restored. None
-                restores everything the checkpoint holds for this runner.
+            load_cfg: Parts to restore, as in rsl_rl: None restores everything the checkpoint holds for this runner;
+                a dict restores exactly the parts it names true (see the runner's ``load_parts``). Per-env state is
+                restored only into a runner with the checkpoint's number of envs.
             strict: Require the checkpoint's keys to equal the models' (shape mismatches are always errors).
             map_location: Passed to ``torch.load``.
 
@@ -533,21 +555,22 @@ class BaseRunner(Generic[AlgT]):
                     UserWarning,
                     stacklevel=2,
                 )
-            # runner-level state is checked before the algorithm's load changes anything
+            # per-env state (running episode statistics, recurrent states, a built-in task's state) only fits a
+            # runner with the checkpoint's number of envs: play scripts use 50 envs and export 1
+            same_envs = self._same_num_envs(data)
             runner_state = data.get("runner_state")
-            restore_episodes = parts["iteration"] and isinstance(runner_state, Mapping)
+            restore_episodes = parts["iteration"] and same_envs and isinstance(runner_state, Mapping)
             if restore_episodes and isinstance(runner_state, Mapping):
                 for key in ("episode_return", "episode_length"):
                     value = runner_state.get(key)
                     if not isinstance(value, torch.Tensor) or tuple(value.shape) != (self.env.num_envs,):
                         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                        raise CheckpointError(
-                            f"runner_state.{key}: checkpoint shape {shape} vs ({self.env.num_envs},) for this env's "
-                            "num_envs; load with load_cfg={'iteration': False, 'env': False} to take the models only"
-                        )
-            self.alg.load_state_dict(data, parts, strict)
+                        raise CheckpointError(f"runner_state.{key}: shape {shape}, expected ({self.env.num_envs},)")
+            self.alg.load_state_dict(
+                data, {**parts, "recurrent_state": same_envs and parts.get("recurrent_state", True)}, strict
+            )
             env_load = getattr(self.env, "load_state_dict", None)
-            if parts["env"] and "env_state" in data and callable(env_load):
+            if parts["env"] and same_envs and "env_state" in data and callable(env_load):
                 env_load(data["env_state"])
             if parts["iteration"]:
                 self.current_learning_iteration = int(data.get("iter", 0))
@@ -572,12 +595,62 @@ class BaseRunner(Generic[AlgT]):
         policy = self.alg.get_policy()
         return policy.to(device) if device is not None else policy
 
+    def export_policy_to_jit(self, path: str, filename: str = "policy.pt") -> None:
+        """Write the deterministic policy (PPO actor or distillation student) as TorchScript (see docs/export.md)."""
+        export_jit(self.alg.get_policy(), path, filename)
+
+    def export_policy_to_onnx(self, path: str, filename: str = "policy.onnx", verbose: bool = False) -> None:
+        """Write the deterministic policy as ONNX, opset 18, rsl_rl's input/output names (see docs/export.md)."""
+        export_onnx(self.alg.get_policy(), path, filename, verbose)
+
     def add_git_repo_to_log(self, repo_file_path: str) -> None:
         """Register a repository whose git state is saved in the run directory."""
         self.git_status_repos.append(repo_file_path)
 
 
-_ALL_MODEL_SECTIONS = ("actor", "critic", "student", "teacher")
+class RunnerLogger:
+    """rsl_rl's ``runner.logger`` over a stride runner: what Isaac Lab's and mjlab's code reach for.
+
+    Args:
+        runner: The runner whose run directory, writers and git repositories this view shows.
+    """
+
+    def __init__(self, runner: BaseRunner[Any]) -> None:
+        self._runner = runner
+
+    @property
+    def log_dir(self) -> str | None:
+        """The run directory (None: nothing is written to disk)."""
+        return self._runner.log_dir
+
+    @property
+    def git_status_repos(self) -> list[str]:
+        """Files whose repositories' git state is saved in the run directory (the runner's own list)."""
+        return self._runner.git_status_repos
+
+    @property
+    def logger_type(self) -> str:
+        """The ``logger`` setting's name: 'tensorboard', 'wandb', 'neptune' or a writer's ``class_name``."""
+        logger = self._runner.runner_cfg.logger
+        return logger if isinstance(logger, str) else str(logger.get("class_name", ""))
+
+    @property
+    def writer(self) -> object | None:
+        """The first writer of the open run (None outside ``learn`` or without a run directory)."""
+        run = self._runner._logger
+        return run.writers[0] if run is not None and run.writers else None
+
+    def save_model(self, path: str, it: int) -> None:
+        """Upload a checkpoint to W&B / Neptune when such a logger is open and ``upload_model`` is on."""
+        run = self._runner._logger
+        if run is not None and self._runner.runner_cfg.upload_model:
+            upload_files(run.writers, [path])
+
+    def save_file(self, path: str) -> None:
+        """Upload a file to W&B / Neptune when such a logger is open."""
+        run = self._runner._logger
+        if run is not None:
+            upload_files(run.writers, [path])
 
 
 class _StopOnSignal:

@@ -14,11 +14,8 @@ from stride.utils.checkpoint import SCHEMA_VERSION
 from stride.utils.distillation_checkpoint import (
     actor_input_size,
     actor_state_for_teacher,
-    convert_rsl_rl_distillation_checkpoint,
-    is_rsl_rl_distillation_checkpoint,
 )
 from stride.utils.errors import CheckpointError, ConfigError
-from stride.utils.rsl_rl_checkpoint import CONVERSION_NOTES_KEY
 
 __all__ = ["DistillationRunner"]
 
@@ -50,7 +47,7 @@ class DistillationRunner(BaseRunner[Distillation]):
     load_parts: ClassVar[tuple[str, ...]] = ("student", "teacher", "optimizer", "iteration", "rng", "env")
 
     def _construct_kwargs(self) -> dict[str, Any]:
-        return {"clip_actions": self.cfg.clip_actions}
+        return {"clip_actions": self.runner_cfg.clip_actions}
 
     def _models(self) -> dict[str, nn.Module]:
         return {"student": self.alg.student, "teacher": self.alg.teacher}
@@ -82,9 +79,9 @@ class DistillationRunner(BaseRunner[Distillation]):
         recurrent states and the running episode statistics), ``rng``, ``env``. From a PPO checkpoint only the
         teacher is restored.
         """
-        if is_rsl_rl_distillation_checkpoint(data):
-            converted = convert_rsl_rl_distillation_checkpoint(data, self.alg.student, self.alg.teacher, strict)
-            return converted, parts, list(converted.pop(CONVERSION_NOTES_KEY, []))
+        converted, notes = self.alg.convert_checkpoint(data, strict)
+        if notes is not None:
+            return converted, parts, notes
         if "student_state_dict" in data or "teacher_state_dict" in data:
             if version is None or version < SCHEMA_VERSION:
                 return data, parts, ["same key layout as schema 1, loaded as is"]

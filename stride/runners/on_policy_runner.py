@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from torch import nn
 
 from stride.algorithms.ppo import PPO
-from stride.extensions.rnd import rnd_state_from_rsl_rl
 from stride.runners.base_runner import BaseRunner
 from stride.utils.checkpoint import SCHEMA_VERSION
 from stride.utils.distillation_checkpoint import is_rsl_rl_distillation_checkpoint, student_as_actor
-from stride.utils.rsl_rl_checkpoint import CONVERSION_NOTES_KEY, convert_rsl_rl_checkpoint, is_rsl_rl_checkpoint
 
 __all__ = ["OnPolicyRunner"]
 
@@ -67,15 +64,10 @@ class OnPolicyRunner(BaseRunner[PPO]):
             _log.info("distillation checkpoint: the student is loaded as the actor (%s)", "; ".join(notes))
             only_actor = {k: k == "actor" and v for k, v in parts.items()}
             return converted, only_actor, None
-        notes: list[str] | None = None
-        if version is None or version < SCHEMA_VERSION:
-            notes = ["same key layout as schema 1, loaded as is"]
-            if version is None and is_rsl_rl_checkpoint(data):
-                data = convert_rsl_rl_checkpoint(data, self.alg.actor, self.alg.critic, strict)
-                notes = list(data.pop(CONVERSION_NOTES_KEY, []))
-                if isinstance(data.get("rnd_state_dict"), Mapping):
-                    # rsl_rl keeps RND at the top level; stride's RND extension reads extensions['rnd']
-                    rnd = rnd_state_from_rsl_rl(data.pop("rnd_state_dict"), data.pop("rnd_optimizer_state_dict", None))
-                    data["extensions"] = {**data.get("extensions", {}), "rnd": rnd}
-                    notes.append("rnd_state_dict and rnd_optimizer_state_dict → extensions['rnd']")
-        return data, parts, notes
+        if version is not None and version >= SCHEMA_VERSION:
+            return data, parts, None
+        converted, notes = self.alg.convert_checkpoint(data, strict)
+        return converted, parts, notes if notes is not None else ["same key layout as schema 1, loaded as is"]
+
+    def _check_ready(self) -> None:
+        self.alg.check_trainable()

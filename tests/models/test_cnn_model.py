@@ -190,6 +190,7 @@ class TestConfigErrors:
             _model("critic", cnns=actor.cnns)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 class TestExport:
     """R20: the TorchScript export (obs, [images]) equals the eager deterministic output within 1e-5."""
 
@@ -200,7 +201,7 @@ class TestExport:
         if obs_normalization:
             model.update_normalization(_obs(64, seed=1))
         model.eval()
-        scripted = torch.jit.script(model.as_export_module())
+        scripted = torch.jit.script(model.as_jit())
         obs = _obs(1000, seed=6)
         vector = torch.cat([obs[g] for g in model.obs_groups], dim=-1) if model.obs_groups else torch.zeros(1000, 0)
         images = [obs[g] for g in model.image_groups]

@@ -110,29 +110,51 @@ class TestResets:
         assert not (state[0] if isinstance(state, tuple) else state).requires_grad
 
 
+def _steps(num_envs: int, num_steps: int = 100) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Random observations (num_envs, 5) and dones (num_envs,), about one done in ten."""
+    gen = torch.Generator().manual_seed(3)
+    return [
+        (torch.randn(num_envs, 5, generator=gen), torch.rand(num_envs, generator=gen) < 0.1) for _ in range(num_steps)
+    ]
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
 class TestExport:
-    """The explicit-state export equals eager step mode over 100 steps with resets, also under TorchScript."""
+    """The export modules equal eager step mode over 100 steps with resets: ``as_onnx()`` with the state passed
+    explicitly (3 envs, a done env's state zeroed) and ``torch.jit.script(as_jit())`` holding its state (1 env,
+    ``reset()`` on done)."""
 
-    def test_scripted_equals_eager(self, rnn_type: str) -> None:
+    def test_explicit_state_equals_eager(self, rnn_type: str) -> None:
         model = _model(rnn_type, obs_normalization=True).eval()
-        scripted = torch.jit.script(model.as_export_module())
-        gen = torch.Generator().manual_seed(3)
-        num_envs = 3
-        h = torch.zeros(1, num_envs, 8)
-        c = torch.zeros(1, num_envs, 8)
+        module = model.as_onnx()
+        state = [torch.zeros(1, 3, 8) for _ in module.input_names[1:]]  # h_in (and c_in)
         model.reset()
         worst = 0.0
         with torch.no_grad():
-            for _ in range(100):
-                x = torch.randn(num_envs, 5, generator=gen)
-                eager = model(TensorDict({"policy": x}, batch_size=[num_envs]))
-                exported, h, c = scripted(x, h, c)
+            for x, dones in _steps(3):
+                eager = model(TensorDict({"policy": x}, batch_size=[3]))
+                exported, *state = module(x, *state)
                 worst = max(worst, (eager - exported).abs().max().item())
-                dones = torch.rand(num_envs, generator=gen) < 0.1
                 model.reset(dones)
-                keep = (~dones).float().view(1, -1, 1)
-                h, c = h * keep, c * keep
+                state = [s * (~dones).float().view(1, -1, 1) for s in state]
+        assert len(state) == (2 if rnn_type == "lstm" else 1)
+        assert worst <= 1e-5
+
+    def test_scripted_internal_state_equals_eager(self, rnn_type: str) -> None:
+        model = _model(rnn_type, obs_normalization=True).eval()
+        scripted = torch.jit.script(model.as_jit())
+        model.reset()
+        worst, resets = 0.0, 0
+        with torch.no_grad():
+            for x, dones in _steps(1):
+                eager = model(TensorDict({"policy": x}, batch_size=[1]))
+                worst = max(worst, (eager - scripted(x)).abs().max().item())
+                model.reset(dones)
+                if bool(dones[0]):
+                    scripted.reset()
+                    resets += 1
+        assert resets > 0
         assert worst <= 1e-5
 
 

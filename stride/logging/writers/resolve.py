@@ -194,7 +194,10 @@ def resolve_backends(
             # rsl_rl's W&B / Neptune writers also write TensorBoard events into the run directory.
             backends.append(("tensorboard", functools.partial(make_writer, "tensorboard")))
             if backend != "tensorboard":
-                kwargs = {"project": runner_cfg.get(_PROJECT_KEYS[backend]), "config": recorded}
+                kwargs: dict[str, Any] = {"project": runner_cfg.get(_PROJECT_KEYS[backend]), "config": recorded}
+                tags = runner_cfg.get("wandb_tags")
+                if backend == "wandb" and tags:
+                    kwargs["init_kwargs"] = {"tags": [str(t) for t in tags]}  # mjlab's wandb_tags
                 backends.append((backend, _builtin_factory(cls, kwargs)))
         elif logger_cfg in available_writers():
             backends.append((logger_cfg, functools.partial(make_writer, logger_cfg)))
