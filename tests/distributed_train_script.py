@@ -21,6 +21,7 @@ from torch import distributed as dist
 
 from stride.env.tasks import make_task
 from stride.runners import DistillationRunner, OnPolicyRunner
+from stride.utils.checkpoint import latest_checkpoint
 
 ITERATIONS = 3
 
@@ -108,7 +109,9 @@ def main() -> None:
     runner.learn(ITERATIONS)
     save("ppo", runner)
     dist.barrier()  # rank 0's final checkpoint is on disk
-    checkpoint = os.path.join(args.run_root, "rank0", f"model_{ITERATIONS}.pt")
+    checkpoint = latest_checkpoint(os.path.join(args.run_root, "rank0"))
+    if checkpoint is None:
+        raise RuntimeError("rank 0 wrote no checkpoint")
     resumed = OnPolicyRunner(make_task("cartpole", num_envs=16, seed=70 + rank), ppo_cfg("mlp"), device="cpu")
     resumed.load(checkpoint)
     save("resumed", resumed)

@@ -140,7 +140,7 @@ def _iterations_to_run(runner: Any, more: int | None) -> int:
     The plan is ``max_iterations`` (100 when unset), counted from the runner's iteration (0 for a new run, the
     loaded one on resume).
     """
-    planned = runner.cfg.max_iterations if runner.cfg.max_iterations is not None else 100
+    planned = runner.runner_cfg.max_iterations if runner.runner_cfg.max_iterations is not None else 100
     return more if more is not None else max(planned - runner.current_learning_iteration, 0)
 
 
