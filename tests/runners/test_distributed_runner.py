@@ -196,3 +196,30 @@ def _descendants(pid: int) -> list[int]:
             found.append(int(child))
             stack.append(int(child))
     return found
+
+
+@pytest.mark.slow  # a learning run: ~1 min on 2 busy cores
+class TestTwoRanksLearn:
+    """Two ranks of 128 envs each (the preset's 256 in total) solve cartpole: deterministic return >= 475."""
+
+    def test_solves_cartpole(self, tmp_path: Path) -> None:
+        result = torchrun(
+            [
+                "-m",
+                "stride.cli.main",
+                "train",
+                "--task",
+                "cartpole",
+                "--num-envs",
+                "128",
+                "--seed",
+                "1",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ],
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        match = re.search(r"deterministic evaluation: return ([\d.]+)", result.stdout)
+        assert match is not None, result.stdout[-2000:]
+        assert float(match.group(1)) >= 475.0, result.stdout[-2000:]
