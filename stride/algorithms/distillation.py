@@ -410,6 +410,6 @@ def _hidden_state_mismatches(extra: Mapping[str, Any], num_envs: int) -> list[st
                 shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
                 problems.append(
                     f"distillation_state.{key}: checkpoint shape {shape}, expected (layers, {num_envs}, hidden) for "
-                    "this env's num_envs; load with load_cfg={'iteration': False, 'env': False} to take the models only"
+                    "this env's num_envs; load with load_cfg={'student': True, 'teacher': True} to take the models only"
                 )
     return problems

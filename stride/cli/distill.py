@@ -179,7 +179,7 @@ def _report(runner: Any, exp: Any, run_dir: str, headline: str, device: str) -> 
     out.write(
         f"deterministic evaluation over 64 episodes: student {student_return:.1f}, teacher {teacher_return:.1f}\n"
     )
-    out.write(f"checkpoint: {os.path.join(run_dir, f'model_{runner.current_learning_iteration}.pt')}\n")
+    out.write(f"checkpoint: {runner.checkpoint_path(runner.current_learning_iteration)}\n")
     out.write(f"metrics:    {os.path.join(run_dir, 'metrics.jsonl')}\n")
     out.write(f"play:       stride play {run_dir}\n")
     return 0

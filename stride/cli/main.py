@@ -185,7 +185,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     eval_env = _build_env(exp, device, num_envs=min(64, env.num_envs), seed=10_000 + int(exp.runner.get("seed", 1)))
     result = evaluate_policy(eval_env, runner.get_inference_policy(), num_episodes=64)
-    checkpoint = os.path.join(run_dir, f"model_{runner.current_learning_iteration}.pt")
+    checkpoint = runner.checkpoint_path(runner.current_learning_iteration)
     out = sys.stdout
     out.write(f"\ntrained {exp.task} for {iterations} iterations ({runner.total_env_steps:,} env steps)\n")
     out.write(
@@ -215,7 +215,9 @@ def _load_run(run_dir: str, checkpoint: str | None, device: str, **env_overrides
     distilled = RUNNER_CLASS_NAMES.get(str(exp.runner.get("class_name"))) == "DistillationRunner"
     runner_cls = DistillationRunner if distilled else OnPolicyRunner
     runner = runner_cls(env, exp.runner, log_dir=None, device=device)
-    runner.load(checkpoint, load_cfg={"optimizer": False, "iteration": False, "rng": False, "env": False})
+    # the models (and extensions) only: rsl_rl's load_cfg restores exactly the parts named true
+    models = {part: True for part in runner.load_parts if part not in ("optimizer", "iteration", "rng", "env")}
+    runner.load(checkpoint, load_cfg=models)
     return exp, runner, checkpoint
 
 

@@ -18,9 +18,9 @@ class TestCommandLine:
         argv = ["train", "--task", "cartpole", "--num-envs", "32", "--iterations", "2", "--seed", "3"]
         assert main([*argv, "--run-dir", str(run), "--set", "actor.hidden_dims=[16, 16]"]) == 0
         out = capsys.readouterr().out
-        assert f"checkpoint: {run / 'model_2.pt'}" in out
+        assert f"checkpoint: {run / 'model_1.pt'}" in out
         assert "deterministic evaluation: return" in out
-        for name in ("model_2.pt", "metrics.jsonl", "learning_curve.png", "config.yaml", "experiment.yaml"):
+        for name in ("model_1.pt", "metrics.jsonl", "learning_curve.png", "config.yaml", "experiment.yaml"):
             assert (run / name).is_file(), name
         config = (run / "config.yaml").read_text()
         assert "hidden_dims:\n    - 16\n    - 16" in config or "- 16" in config
@@ -35,7 +35,7 @@ class TestCommandLine:
         assert main(["train", "--resume", str(run), "--iterations", "2"]) == 0
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
-        assert (run / "model_4.pt").is_file()
+        assert (run / "model_3.pt").is_file()
 
     def test_tasks_and_check_env(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["tasks"]) == 0

@@ -70,8 +70,8 @@ class TestDistillPipeline:
         assert runner["teacher"] == TEACHER_EXPERIMENT["runner"]["actor"]
         assert runner["obs_groups"] == {"student": ["policy"], "teacher": ["teacher"]}
         assert runner["student"]["rnn_type"] == "gru" and runner["student"]["rnn_hidden_dim"] == 8
-        student = torch.load(run / "model_2.pt", weights_only=True)
-        actor = torch.load(teacher_run / "model_2.pt", weights_only=True)["actor_state_dict"]
+        student = torch.load(run / "model_1.pt", weights_only=True)
+        actor = torch.load(teacher_run / "model_1.pt", weights_only=True)["actor_state_dict"]
         assert all(torch.equal(student["teacher_state_dict"][k], v) for k, v in actor.items())
         assert cli_main(["play", str(run), "--episodes", "4", "--num-envs", "4"]) == 0
         assert "pendulum-noisy: return" in capsys.readouterr().out
@@ -143,6 +143,6 @@ class TestDistillBadInput:
         fake = tmp_path / "fake"
         fake.mkdir()
         (fake / "experiment.yaml").write_text(yaml.safe_dump(experiment))
-        (fake / "model_2.pt").write_bytes((teacher_run / "model_2.pt").read_bytes())
+        (fake / "model_1.pt").write_bytes((teacher_run / "model_1.pt").read_bytes())
         assert cli_main(["distill", "--teacher", str(fake)]) == 2
         assert "expected a PPO (OnPolicyRunner) run" in capsys.readouterr().err

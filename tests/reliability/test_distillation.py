@@ -102,7 +102,7 @@ class TestExactResume:
         teacher = _teacher(tmp_path)
         _in_process(DISTILL_CFG, tmp_path / "full", 2 * K, teacher)
         _in_process(DISTILL_CFG, tmp_path / "split", K, teacher)
-        _in_process(DISTILL_CFG, tmp_path / "split", K, str(tmp_path / "split" / f"model_{K}.pt"))
+        _in_process(DISTILL_CFG, tmp_path / "split", K, str(tmp_path / "split" / f"model_{K - 1}.pt"))
         _assert_same_runs(tmp_path)
 
     @pytest.mark.slow
@@ -111,13 +111,13 @@ class TestExactResume:
         cfg = json.dumps(DISTILL_CFG)
         _run([cfg, str(tmp_path / "full"), "fresh", str(2 * K), teacher])
         _run([cfg, str(tmp_path / "split"), "fresh", str(K), teacher])
-        _run([cfg, str(tmp_path / "split"), "resume", str(K), str(tmp_path / "split" / f"model_{K}.pt")])
+        _run([cfg, str(tmp_path / "split"), "resume", str(K), str(tmp_path / "split" / f"model_{K - 1}.pt")])
         _assert_same_runs(tmp_path)
 
 
 def _assert_same_runs(tmp_path: Path) -> None:
-    full = torch.load(tmp_path / "full" / f"model_{2 * K}.pt", weights_only=True)
-    split = torch.load(tmp_path / "split" / f"model_{2 * K}.pt", weights_only=True)
+    full = torch.load(tmp_path / "full" / f"model_{2 * K - 1}.pt", weights_only=True)
+    split = torch.load(tmp_path / "split" / f"model_{2 * K - 1}.pt", weights_only=True)
     keys = ("student_state_dict", "teacher_state_dict", "optimizer_state_dict", "distillation_state", "env_state")
     leaves_full, spec_full = tree_flatten({k: full[k] for k in keys})
     leaves_split, spec_split = tree_flatten({k: split[k] for k in keys})

@@ -33,7 +33,7 @@ def _cfg(**alg: object) -> dict:
 def _rollout(runner: OnPolicyRunner) -> None:
     obs = runner.env.get_observations()
     with torch.inference_mode():
-        for _ in range(runner.cfg.num_steps_per_env):
+        for _ in range(runner.runner_cfg.num_steps_per_env):
             actions = runner.alg.act(obs)
             obs, rewards, dones, extras = runner.env.step(actions)
             runner.alg.process_env_step(obs, rewards, dones, extras)

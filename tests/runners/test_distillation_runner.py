@@ -202,7 +202,7 @@ class TestSaveLoadPlay:
         runner.load(teacher_checkpoint)
         runner.learn(2)
         loaded = _runner(_distill_cfg("lstm", beta=0.5, beta_decay_iterations=4))
-        loaded.load(str(tmp_path / "model_2.pt"))
+        loaded.load(str(tmp_path / "model_1.pt"))
         assert loaded.current_learning_iteration == 2 and loaded.alg.num_updates == 2
         assert loaded.alg.teacher_loaded and loaded.alg.beta == pytest.approx(0.25)
         gen = torch.Generator().manual_seed(0)
@@ -235,7 +235,7 @@ class TestLinearSchedule:
             rates.append(runner.alg.learning_rate)
         assert rates == pytest.approx([1e-3, 0.75e-3], rel=1e-6)
         loaded = _runner(cfg)
-        loaded.load(str(tmp_path / "model_2.pt"))
+        loaded.load(str(tmp_path / "model_1.pt"))
         for _ in range(3):
             loaded.learn(1)
             rates.append(loaded.alg.learning_rate)

@@ -47,7 +47,10 @@ class TestRunnerLoadsRslRl:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # old formats warn about their migration
             runner = OnPolicyRunner(env, cfg, log_dir=None)  # type: ignore[arg-type]
-            runner.load(str(DATA / f"{name}.pt"), load_cfg={"rng": False, "env": False})
+            runner.load(
+                str(DATA / f"{name}.pt"),
+                load_cfg={"actor": True, "critic": True, "optimizer": True, "iteration": True, "rnd": True},
+            )
         policy = runner.get_inference_policy()
         with torch.inference_mode():
             actions = policy(env.get_observations())

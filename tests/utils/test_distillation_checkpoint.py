@@ -93,7 +93,10 @@ class TestReleaseFixtures:
         _, io = _fixture(name)
         runner = _runner(io)
         with pytest.warns(UserWarning, match="distillation checkpoint converted"):
-            runner.load(str(DISTILLATION / f"{name}.pt"), load_cfg={"rng": False, "env": False})
+            runner.load(
+                str(DISTILLATION / f"{name}.pt"),
+                load_cfg={"student": True, "teacher": True, "optimizer": True, "iteration": True},
+            )
         assert runner.alg.teacher_loaded and runner.current_learning_iteration == 3
         student = _act(runner.alg.student, io["obs"])
         teacher = _act(runner.alg.teacher, io["obs"])

@@ -323,4 +323,4 @@ class TestMuJoCo:
         assert main(argv) == 0
         out = capsys.readouterr().out
         assert "trained gym:Hopper-v5 for 1 iterations (32 env steps)" in out
-        assert (tmp_path / "run" / "model_1.pt").is_file()
+        assert (tmp_path / "run" / "model_0.pt").is_file()

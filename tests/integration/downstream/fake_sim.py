@@ -52,6 +52,7 @@ _STUBBED = (
     "tyro",
     "mediapy",
     "imageio",
+    "imageio_ffmpeg",
     "cv2",
     "scipy",
     "mjviser",
