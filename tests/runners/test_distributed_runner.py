@@ -77,45 +77,68 @@ class TestOnlyRankZeroWrites:
         assert _metrics(runs / "rank0") == [0, 1, 2]
 
 
+def _two_nodes(run_dir: Path, extra: list[list[str]]) -> list[tuple[int, str, str]]:
+    """``stride train`` as two torchrun "nodes" of one process each, rendezvous on 127.0.0.1; (rc, out, err)."""
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO_ROOT}
+    launches = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                "--nproc-per-node=1",
+                f"--node-rank={node}",
+                "--master-addr=127.0.0.1",
+                f"--master-port={port}",
+                *CLI,
+                "--iterations",
+                "2",
+                "--run-dir",
+                str(run_dir),
+                *extra[node],
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for node in range(2)
+    ]
+    outputs = [p.communicate(timeout=240) for p in launches]
+    return [(p.returncode, out, err) for p, (out, err) in zip(launches, outputs, strict=True)]
+
+
 class TestTwoNodes:
     """``--nnodes=2`` on one machine (two torchrun launches, rendezvous on 127.0.0.1) trains one run together."""
 
     def test_cli_two_nodes(self, tmp_path: Path) -> None:
-        port = free_port()
         run_dir = tmp_path / "run"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO_ROOT}
-        launches = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "torch.distributed.run",
-                    "--nnodes=2",
-                    "--nproc-per-node=1",
-                    f"--node-rank={node}",
-                    "--master-addr=127.0.0.1",
-                    f"--master-port={port}",
-                    *CLI,
-                    "--iterations",
-                    "2",
-                    "--run-dir",
-                    str(run_dir),
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for node in range(2)
-        ]
-        outputs = [p.communicate(timeout=240) for p in launches]
-        assert [p.returncode for p in launches] == [0, 0], [o[1][-2000:] for o in outputs]
+        results = _two_nodes(run_dir, [[], []])
+        outputs = [(out, err) for _, out, err in results]
+        assert [rc for rc, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
         # only node 0 (global rank 0) reports; the checkpoint counts both nodes' env steps
         assert "trained cartpole for 2 iterations (1,024 env steps)" in outputs[0][0]
         assert "trained cartpole" not in outputs[1][0]
         checkpoint = torch.load(run_dir / "model_1.pt", weights_only=False)  # after the second iteration
         assert checkpoint["total_env_steps"] == 2 * 8 * 32 * 2
         assert _metrics(run_dir) == [0, 1]
+
+
+@pytest.mark.slow  # two torchrun launches that fail: ~20 s
+class TestMismatchThroughCli:
+    """Two nodes started with different ``--num-envs`` both stop with exit code 2 and the one-line ConfigError
+    naming the entry and each rank's value, instead of hanging in the first collective."""
+
+    def test_num_envs_differ(self, tmp_path: Path) -> None:
+        start = time.monotonic()
+        results = _two_nodes(tmp_path / "run", [["--num-envs", "32"], ["--num-envs", "16"]])
+        assert time.monotonic() - start < 120
+        for rc, _, err in results:
+            assert rc != 0
+            assert "env.num_envs (rank 0: 32, rank 1: 16)" in err, err[-2000:]
+        assert not (tmp_path / "run" / "model_0.pt").exists()
 
 
 @pytest.mark.slow  # two torchrun rounds: ~30 s on 2 busy cores
