@@ -68,6 +68,27 @@ def _shared_encoders(actor: nn.Module, critic_section: Mapping[str, Any]) -> dic
     return {"cnns": cnns}
 
 
+_PPO_NAMES = ("PPO", "rsl_rl.algorithms.PPO", "rsl_rl.algorithms:PPO")
+
+
+def _check_algorithm_class(section: Any) -> None:
+    """Refuse another algorithm class before its keys are checked (their errors would point elsewhere).
+
+    Raises:
+        ConfigError: Naming the class and what to do instead.
+    """
+    name = section.get("class_name", "PPO") if isinstance(section, Mapping) else "PPO"
+    if name in _PPO_NAMES or not isinstance(name, str):
+        return
+    if ":" in name or "." in name:
+        raise ConfigError(
+            f"algorithm.class_name is {name!r}: the OnPolicyRunner trains stride's PPO ('PPO'). An algorithm class "
+            "written for rsl_rl (a subclass of rsl_rl.algorithms.PPO) cannot run inside stride; express the change "
+            "as a stride extension (stride.extensions.Extension: extra losses, augmented batches, intrinsic rewards) "
+            "or keep rsl_rl for this task."
+        )
+
+
 class PPO(RslRlSurface):
     """PPO with the robotics extras.
 
@@ -160,6 +181,7 @@ class PPO(RslRlSurface):
         Extensions named in the algorithm section (``rnd_cfg``, ``symmetry_cfg``) are built first, then
         ``extensions`` (user-made instances) are appended.
         """
+        _check_algorithm_class(train_cfg.get("algorithm", {}))
         cfg = build(PPOCfg, train_cfg.get("algorithm", {}), "algorithm")
         groups = resolve_obs_groups(obs, obs_groups, ["actor", "critic"])
         actor = build_model(train_cfg.get("actor", {}), obs, groups, "actor", num_actions, "actor")

@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Any
 
+from stride.cli.runtime import threads_arg
 from stride.utils.errors import StrideError
 
 __all__ = ["add_distill_parser", "run_distill"]
@@ -42,9 +43,22 @@ def add_distill_parser(sub: Any) -> None:
         help="override a field, e.g. algorithm.learning_rate=3e-4 or student.rnn_hidden_dim=128 (repeatable)",
     )
     distill.add_argument("--num-envs", type=int, default=None, help="number of parallel envs")
-    distill.add_argument("--iterations", type=int, default=None, help="learning iterations")
+    distill.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="learning iterations this command runs: a new run's length, or with --resume the iterations added "
+        "to the checkpoint's (default: the config's max_iterations; with --resume, what remains of it)",
+    )
     distill.add_argument("--seed", type=int, default=None, help="random seed")
     distill.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    distill.add_argument(
+        "--threads",
+        type=threads_arg,
+        default=None,
+        metavar="N|auto",
+        help="torch CPU threads (default: auto = 1 on the CPU, torch's default beside a GPU)",
+    )
     distill.add_argument("--run-dir", default=None, help="where to write the run (default: runs/<name>/<time>)")
 
 
@@ -87,7 +101,8 @@ def run_distill(args: argparse.Namespace) -> int:
         StrideError: On bad input (missing run, bad config), reported by the CLI as one line.
     """
     from stride.cli.main import _build_env, _experiment_dict, _iterations_to_run, _latest_checkpoint, _rank_device
-    from stride.config.io import ExperimentCfg, dump_yaml, load_experiment, preset_path
+    from stride.cli.runtime import choose_threads, load_run
+    from stride.config.io import ExperimentCfg, dump_yaml, preset_path
     from stride.config.strict import build
     from stride.runners import DistillationRunner
     from stride.utils.checkpoint import load_checkpoint
@@ -98,7 +113,7 @@ def run_distill(args: argparse.Namespace) -> int:
     dist = setup_distributed(args.device)
     if args.resume is not None:
         return _resume(args)
-    teacher_exp = load_experiment(os.path.join(args.teacher, "experiment.yaml"))
+    teacher_exp = load_run(args.teacher)
     teacher_checkpoint = _latest_checkpoint(args.teacher)
     section, groups = teacher_section(teacher_exp, load_checkpoint(teacher_checkpoint))
     args.task = args.task or teacher_exp.task
@@ -117,6 +132,8 @@ def run_distill(args: argparse.Namespace) -> int:
     run_name = exp.runner.get("run_name") or ""
     run_dir = args.run_dir or os.path.join("runs", str(experiment), f"{stamp}_{run_name}" if run_name else stamp)
     run_dir = broadcast_object(run_dir)  # every rank uses rank 0's clock
+    threads = choose_threads(exp.task, args.device, args.threads)
+    _announce(exp, args, run_dir, threads)
     env = _build_env(exp, args.device, rank=dist.rank)
     # the runner validates the whole config before anything is written to disk
     runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
@@ -138,37 +155,49 @@ def _resume(args: argparse.Namespace) -> int:
     its planned ``max_iterations``, or ``--iterations`` more.
     """
     from stride.cli.main import _build_env, _iterations_to_run, _latest_checkpoint
-    from stride.config.io import load_experiment
+    from stride.cli.runtime import choose_threads, load_run, refuse_resume_options
     from stride.runners import DistillationRunner
     from stride.utils.distributed import distributed_info
 
-    if (
-        args.config is not None
-        or args.set
-        or args.task is not None
-        or args.num_envs is not None
-        or args.seed is not None
-    ):
-        raise StrideError(
-            "stride distill --resume continues the run as it was configured; --config, --set, --task, --num-envs "
-            "and --seed cannot change it (start a new run with --teacher instead)."
-        )
+    refuse_resume_options(args, "distill")
     run_dir = args.resume
+    exp = load_run(run_dir)
     checkpoint = _latest_checkpoint(run_dir)
-    exp = load_experiment(os.path.join(run_dir, "experiment.yaml"))
-    rank = distributed_info().rank
-    runner = DistillationRunner(
-        _build_env(exp, args.device, rank=rank), exp.runner, log_dir=run_dir, device=args.device
-    )
+    threads = choose_threads(exp.task, args.device, args.threads)
+    env = _build_env(exp, args.device, rank=distributed_info().rank)
+    runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
     runner.load(checkpoint)
     iterations = _iterations_to_run(runner, args.iterations)
+    if iterations == 0:
+        sys.stdout.write(
+            f"{run_dir} is at iteration {runner.current_learning_iteration}, the end of its planned run "
+            f"(max_iterations {runner.runner_cfg.max_iterations or 100}); nothing to do. "
+            "Pass --iterations N to train N more.\n"
+        )
+        return 0
+    _announce(exp, args, run_dir, threads)
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
     headline = f"resumed {checkpoint} for {iterations} more iterations (now at {runner.current_learning_iteration})"
     return _report(runner, exp, run_dir, headline, args.device)
 
 
+def _announce(exp: Any, args: argparse.Namespace, run_dir: str, threads: tuple[int, str]) -> None:
+    """The run's first line: task, device, CPU threads and why, run directory (rank 0 only under torchrun)."""
+    from stride.utils.distributed import distributed_info
+
+    if not distributed_info().is_main:
+        return
+    count, reason = threads
+    sys.stdout.write(
+        f"stride distill: {exp.task} on {args.device}, {count} CPU thread(s) ({reason}; --threads N to change), "
+        f"run {run_dir}\n"
+    )
+    sys.stdout.flush()
+
+
 def _report(runner: Any, exp: Any, run_dir: str, headline: str, device: str) -> int:
     """Evaluate student and teacher and print where the run's files are (rank 0 only); returns exit code 0."""
+    from stride.cli.runtime import command_line
     from stride.utils.distributed import distributed_info
 
     if not distributed_info().is_main:
@@ -181,7 +210,7 @@ def _report(runner: Any, exp: Any, run_dir: str, headline: str, device: str) -> 
     )
     out.write(f"checkpoint: {runner.checkpoint_path(runner.current_learning_iteration)}\n")
     out.write(f"metrics:    {os.path.join(run_dir, 'metrics.jsonl')}\n")
-    out.write(f"play:       stride play {run_dir}\n")
+    out.write(f"play:       {command_line('stride', 'play', run_dir)}\n")
     return 0
 
 

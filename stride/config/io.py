@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -12,7 +13,7 @@ import yaml
 from stride.config.strict import build, to_dict
 from stride.utils.errors import ConfigError
 
-__all__ = ["ExperimentCfg", "dump_yaml", "load_experiment", "load_yaml", "preset_path", "set_value"]
+__all__ = ["ExperimentCfg", "dump_yaml", "load_experiment", "load_yaml", "parse_yaml", "preset_path", "set_value"]
 
 
 @dataclass(kw_only=True)
@@ -32,6 +33,26 @@ class ExperimentCfg:
     """The runner's train_cfg (rsl_rl v5 format)."""
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader that also reads ``1e-3`` and ``3E+4`` as floats, as YAML 1.2 and Python do.
+
+    YAML 1.1 (PyYAML) requires a dot in a float (``1.0e-3``) and reads ``1e-3`` as a string, which configs copied
+    from papers and Python code often contain.
+    """
+
+
+# a copy of the resolvers, so PyYAML's own SafeLoader is left unchanged
+_Loader.yaml_implicit_resolvers = {key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text with stride's loader (safe, and ``1e-3`` is a float)."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+
+
 def load_yaml(path: str) -> dict[str, Any]:
     """Read a YAML mapping.
 
@@ -42,7 +63,7 @@ def load_yaml(path: str) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' does not exist.")
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            data = yaml.load(handle, Loader=_Loader)  # a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -67,8 +88,16 @@ def preset_path(task: str) -> str | None:
 
 
 def load_experiment(path: str) -> ExperimentCfg:
-    """Read and strictly validate an experiment YAML."""
-    return build(ExperimentCfg, load_yaml(path))
+    """Read and strictly validate an experiment YAML.
+
+    Raises:
+        ConfigError: If the file cannot be read or holds an invalid experiment; the message names the file.
+    """
+    data = load_yaml(path)
+    try:
+        return build(ExperimentCfg, data)
+    except ConfigError as err:
+        raise ConfigError(f"in '{path}': {err}") from err
 
 
 def set_value(data: dict[str, Any], dotted_key: str, raw_value: str) -> None:
@@ -78,7 +107,7 @@ def set_value(data: dict[str, Any], dotted_key: str, raw_value: str) -> None:
         ConfigError: If the path crosses a non-mapping value.
     """
     try:
-        value = yaml.safe_load(raw_value)
+        value = parse_yaml(raw_value)
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {dotted_key}={raw_value}: the value is not valid YAML ({err}).") from err
     if isinstance(value, str):

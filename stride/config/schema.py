@@ -638,6 +638,7 @@ RUNNER_CLASS_NAMES: dict[str, str] = {
     "DistillationRunner": "DistillationRunner",
     "rsl_rl.runners.DistillationRunner": "DistillationRunner",
     "rsl_rl.runners:DistillationRunner": "DistillationRunner",
+    "OffPolicyRunner": "OffPolicyRunner",
 }
 """Accepted ``class_name`` spellings of the runner → stride's runner class name."""
 
@@ -647,7 +648,8 @@ class RunnerCfg:
     """The on-policy runner: rollout length, logging, checkpoints, and the algorithm and model sections."""
 
     class_name: str = "OnPolicyRunner"
-    """Runner class (accepted for Isaac Lab configs): ``"OnPolicyRunner"`` or ``"DistillationRunner"``."""
+    """Runner class (accepted for Isaac Lab configs): ``"OnPolicyRunner"``, ``"DistillationRunner"`` or
+    ``"OffPolicyRunner"`` (SAC, TD3)."""
 
     num_steps_per_env: int = 24
     """Rollout length per env and iteration, >= 1."""
@@ -724,12 +726,16 @@ class RunnerCfg:
     upload_model: bool = True
     """mjlab key: upload checkpoints to W&B / Neptune when such a logger is used (False: log metrics only)."""
 
+    store_code_state: bool = True
+    """Record the git state (commit, diff) of the repositories added with ``add_git_repo_to_log`` in the run
+    directory (Isaac Lab's Spot config sets this key; False skips it)."""
+
     multi_gpu: dict[str, Any] | None = None
     """rsl_rl writes its process ranks here into the dict it is given; accepted so such a dict can be reused, and
     ignored (stride reads the ranks from torchrun's environment variables)."""
 
     algorithm: dict[str, Any] = field(default_factory=dict)
-    """Algorithm section (``class_name`` + its keys, see ``PPOCfg`` or ``DistillationCfg``)."""
+    """Algorithm section (``class_name`` + its keys, see ``PPOCfg``, ``DistillationCfg``, ``SACCfg``, ``TD3Cfg``)."""
 
     actor: dict[str, Any] = field(default_factory=lambda: {"class_name": "MLPModel"})
     """Actor model section (see ``MLPModelCfg``)."""
@@ -759,8 +765,8 @@ class RunnerCfg:
             self.class_name in RUNNER_CLASS_NAMES,
             path,
             "class_name",
-            f"must be 'OnPolicyRunner' or 'DistillationRunner', got {self.class_name!r}"
-            f"{suggest(self.class_name, ['OnPolicyRunner', 'DistillationRunner'])}.",
+            f"must be 'OnPolicyRunner', 'DistillationRunner' or 'OffPolicyRunner', got {self.class_name!r}"
+            f"{suggest(self.class_name, ['OnPolicyRunner', 'DistillationRunner', 'OffPolicyRunner'])}.",
         )
         _require(
             self.torch_compile_mode is None,

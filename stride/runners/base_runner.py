@@ -382,7 +382,8 @@ class BaseRunner(Generic[AlgT]):
                 sort_keys=False,
             )
         self._logger = RunLogger(self.log_dir, open_writers(self._log_backends, self.log_dir), console=ConsoleView())
-        diffs = record_git_state(self.git_status_repos, self.log_dir) if self.git_status_repos else []
+        record = self.git_status_repos and self.runner_cfg.store_code_state
+        diffs = record_git_state(self.git_status_repos, self.log_dir) if record else []
         upload_files(self._logger.writers, [config_path, *diffs])
         return self._logger
 

@@ -334,14 +334,16 @@ class TestExtensionHooks:
 
 
 class TestMiniBatchConfig:
-    """num_mini_batches must divide T·N: ConfigError at construction, before any env step."""
+    """num_mini_batches must divide T·N: ConfigError when learn starts, before any env step (building is allowed:
+    play and export scripts build runners with other env counts)."""
 
     @pytest.mark.parametrize("num_mini_batches", [5, 7, 13])
     def test_non_divisor_rejected_before_stepping(self, num_mini_batches: int) -> None:
         no = torch.zeros(3, 4, dtype=torch.bool)
         env = ScriptedEnv(torch.zeros(3, 4), no, no)
+        runner = OnPolicyRunner(env, _scripted_cfg(3, num_mini_batches=num_mini_batches))
         with pytest.raises(ConfigError, match=f"num_mini_batches={num_mini_batches}.*12"):
-            OnPolicyRunner(env, _scripted_cfg(3, num_mini_batches=num_mini_batches))
+            runner.learn(1)
         assert env.num_step_calls == 0
 
     def test_update_runs_epochs_times_mini_batches(self, monkeypatch: pytest.MonkeyPatch) -> None:

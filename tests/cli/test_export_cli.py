@@ -39,12 +39,12 @@ EXPERIMENT = {
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-iteration GRU run with checkpoints model_1.pt and model_2.pt."""
+    """A 2-iteration GRU run with checkpoints model_0.pt and model_1.pt."""
     folder = tmp_path_factory.mktemp("cli")
     config = folder / "experiment.yaml"
     config.write_text(yaml.safe_dump(EXPERIMENT))
     assert cli_main(["train", "--config", str(config), "--run-dir", str(folder / "run")]) == 0
-    assert (folder / "run" / "model_1.pt").is_file() and (folder / "run" / "model_2.pt").is_file()
+    assert (folder / "run" / "model_0.pt").is_file() and (folder / "run" / "model_1.pt").is_file()
     return folder / "run"
 
 
@@ -74,7 +74,7 @@ class TestExportCommand:
             assert cli_main(["export", str(run)]) == 0
         assert [str(w.message) for w in caught] == []
         out = capsys.readouterr().out
-        assert f"exported the RNNModel policy of {run / 'model_2.pt'}" in out
+        assert f"exported the RNNModel policy of {run / 'model_1.pt'}" in out
         assert "ONNX opset 18: obs (batch, 3), h_in (1, batch, 8) -> actions, h_out" in out
         assert sorted(p.name for p in (run / "exported").iterdir()) == ["policy.onnx", "policy.pt"]
         obs = torch.randn(10, 1, 3, generator=torch.Generator().manual_seed(0)) * 3.0
@@ -82,7 +82,7 @@ class TestExportCommand:
         assert (exported - _eager_actions(run, None, obs)).abs().max().item() <= 1e-5
 
     def test_checkpoint_and_out(self, run: Path, tmp_path: Path) -> None:
-        first = str(run / "model_1.pt")
+        first = str(run / "model_0.pt")
         assert cli_main(["export", str(run), "--checkpoint", first, "--out", str(tmp_path / "first")]) == 0
         assert sorted(p.name for p in (tmp_path / "first").iterdir()) == ["policy.onnx", "policy.pt"]
         obs = torch.randn(10, 1, 3, generator=torch.Generator().manual_seed(1)) * 3.0
@@ -97,7 +97,7 @@ class TestExportBadInput:
     @pytest.mark.parametrize(
         ("extra", "message"),
         [
-            (["{tmp}/nope"], "experiment.yaml' does not exist"),
+            (["{tmp}/nope"], "nope' does not exist"),
             (["{run}", "--checkpoint", "{tmp}/model_9.pt"], "model_9.pt' does not exist"),
             (["{run}", "--out", "{run}/experiment.yaml/x"], "cannot write the exported policy to"),
         ],

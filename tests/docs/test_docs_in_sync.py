@@ -19,9 +19,10 @@ import pytest
 
 import stride.config.schema as schema
 from stride.config.io import ExperimentCfg
+from stride.config.off_policy import QModelCfg, SACCfg, TD3Cfg
 from stride.env.tasks import make_task
 from stride.modules.distributions import BetaDistribution, GaussianDistribution, HeteroscedasticGaussianDistribution
-from stride.runners import OnPolicyRunner
+from stride.runners import OffPolicyRunner, OnPolicyRunner
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 CONFIGURATION = DOCS / "configuration.md"
@@ -38,8 +39,13 @@ CONFIG_CLASSES = (
         if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == schema.__name__
     ),
     ExperimentCfg,
+    SACCfg,
+    TD3Cfg,
+    QModelCfg,
 )
-"""Every config dataclass of stride/config/schema.py (new ones are checked without editing this test)."""
+"""Every config dataclass of stride/config/schema.py (new ones are checked without editing this test), the experiment
+file's and the off-policy ones (stride/config/off_policy.py; their shared base is documented through SAC's and
+TD3's tables)."""
 DISTRIBUTIONS = (GaussianDistribution, HeteroscedasticGaussianDistribution, BetaDistribution)
 NAMESPACES = ("Train/", "Loss/", "Policy/", "Perf/", "Episode/")
 
@@ -309,3 +315,39 @@ class TestDistillationMetricsPage:
         rows = _first_table(_section(DISTILLATION_PAGE.read_text(encoding="utf-8"), "Logged metrics"))
         stale = sorted(set(rows) - distillation_logged_keys)
         assert not stale, f"documented in docs/algorithms/distillation.md but not logged: {stale}"
+
+
+@pytest.fixture(scope="module", params=["SAC", "TD3"])
+def off_policy_logged_keys(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, set]:
+    """Every key of metrics.jsonl after two iterations of a tiny SAC / TD3 pendulum run whose episodes end."""
+    algo = request.param
+    log_dir = tmp_path_factory.mktemp(algo)
+    train_cfg = {
+        "class_name": "OffPolicyRunner",
+        "num_steps_per_env": 4,
+        "seed": 3,
+        "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
+        "algorithm": {"class_name": algo, "batch_size": 8, "learning_starts": 2},
+        "actor": {"hidden_dims": [8]},
+        "critic": {"hidden_dims": [8]},
+    }
+    runner = OffPolicyRunner(make_task("pendulum", num_envs=4, seed=3, max_episode_length=5), train_cfg, str(log_dir))
+    runner.learn(2)
+    keys: set[str] = set()
+    for line in (log_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        keys |= set(json.loads(line))
+    return algo, keys
+
+
+class TestOffPolicyMetricsPages:
+    """docs/algorithms/sac.md and td3.md list every scalar their runs write to metrics.jsonl, and no other."""
+
+    def test_logged_equals_documented(self, off_policy_logged_keys: tuple[str, set]) -> None:
+        algo, keys = off_policy_logged_keys
+        for namespace in NAMESPACES:
+            assert any(k.startswith(namespace) for k in keys), f"the {algo} run logged no {namespace}* key"
+        page = DOCS / "algorithms" / f"{algo.lower()}.md"
+        rows = _first_table(_section(page.read_text(encoding="utf-8"), "Logged metrics"))
+        assert sorted(keys - set(rows)) == [], f"logged but not in {page.name}"
+        assert sorted(set(rows) - keys) == [], f"documented in {page.name} but not logged"
+        assert all(rows[key] and rows[key][0] for key in keys)

@@ -100,11 +100,24 @@ def run_both(suite: str, site: Path, workdir: Path) -> tuple[dict[str, Any], dic
     return theirs, _finish(ours, workdir / f"{suite}-stride.json")
 
 
+KNOWN_DIFFERENCES = {
+    # an algorithm class written for rsl_rl (a subclass of rsl_rl.algorithms.PPO) cannot run inside stride: the
+    # runner refuses it with an error that says so (asserted below)
+    "sweep contrib.keyboard.agents.rsl_rl_ppo_cfg.SO101PPORunnerCfg": "An algorithm class written for rsl_rl",
+}
+"""Steps rsl_rl passes and stride refuses on purpose → a phrase of stride's error."""
+
+
 def _report(theirs: dict[str, Any], ours: dict[str, Any]) -> tuple[list[str], str]:
     rsl = {s["name"]: s for s in theirs["steps"]}
     failures = []
     for step in ours["steps"]:
         reference = rsl.get(step["name"])
+        expected = KNOWN_DIFFERENCES.get(step["name"])
+        if expected is not None:
+            if step["passed"] or expected not in str(step["error"]):
+                failures.append(f"{step['name']}: expected stride to refuse it with '{expected}', got {step['error']}")
+            continue
         if not step["passed"] and (reference is None or reference["passed"]):
             failures.append(f"{step['name']}: {step['error']}\n{step.get('trace', '')[-800:]}")
     common = [s for s in ours["steps"] if s["name"] in rsl]
@@ -112,7 +125,9 @@ def _report(theirs: dict[str, Any], ours: dict[str, Any]) -> tuple[list[str], st
         f"rsl_rl 5.5.1 passed {sum(s['passed'] for s in theirs['steps'])}/{len(theirs['steps'])} steps, "
         f"stride {sum(s['passed'] for s in common)}/{len(common)} of the same steps and "
         f"{sum(s['passed'] for s in ours['steps'] if s['name'] not in rsl)}/"
-        f"{sum(1 for s in ours['steps'] if s['name'] not in rsl)} checkpoint crossings"
+        f"{sum(1 for s in ours['steps'] if s['name'] not in rsl)} checkpoint crossings; "
+        f"{len(KNOWN_DIFFERENCES) if any(s['name'] in KNOWN_DIFFERENCES for s in ours['steps']) else 0} step(s) "
+        "refused on purpose"
     )
     return failures, summary
 
@@ -127,7 +142,7 @@ class TestDownstreamReplay:
         print(summary)  # the figure for the docs: -s shows it
         assert not failures, f"{summary}\n\n" + "\n\n".join(failures)
         # the replay really ran: dozens of steps, most of which rsl_rl passes too
-        assert len(ours["steps"]) >= (80 if suite == "isaaclab" else 12)
+        assert len(ours["steps"]) >= (130 if suite == "isaaclab" else 12)
         assert sum(s["passed"] for s in theirs["steps"]) >= 0.8 * len(theirs["steps"])
         # checkpoints are written under rsl_rl's names at rsl_rl's save points
         for key, files in theirs["artifacts"].items():

@@ -116,3 +116,63 @@ class TestPlotLearningCurves:
         with caplog.at_level(logging.WARNING):
             plot_learning_curves([run, str(tmp_path / "no_reward")], str(tmp_path / "x.png"))
         assert "no_reward" in caplog.text and (tmp_path / "x.png").read_bytes()[:8] == PNG_MAGIC
+
+
+class TestRunAwarePlots:
+    """Labels name the task and run; random episode starts hide the iterations whose episodes were cut short;
+    distillation runs get a behaviour-loss panel; `stride plot RUN` writes next to the run."""
+
+    def _run(self, directory, rewards, *, random_starts, horizon=200, steps=24, behavior=None):
+        directory.mkdir()
+        writer = JsonlWriter(str(directory / "metrics.jsonl"))
+        for iteration, reward in enumerate(rewards):
+            scalars = {"Train/mean_reward": reward, "Perf/total_steps": (iteration + 1) * steps}
+            if behavior is not None:
+                scalars["Loss/behavior"] = behavior[iteration]
+            writer.write_scalars(iteration, scalars)
+        writer.close()
+        (directory / "experiment.yaml").write_text(f"task: pendulum\ninit_at_random_ep_len: {random_starts}\n")
+        (directory / "config.yaml").write_text(
+            f"runner:\n  num_steps_per_env: {steps}\nenv:\n  task: pendulum\n  max_episode_length: {horizon}\n"
+        )
+        return str(directory)
+
+    def test_labels_and_random_start_cut(self, tmp_path):
+        from stride.logging.plots import partial_start_iterations
+
+        rewards = [-300.0 - i for i in range(12)]
+        cut = self._run(tmp_path / "cut", rewards, random_starts="true")
+        whole = self._run(tmp_path / "whole", rewards, random_starts="false")
+        # T = 200, n = 24: iterations 0..8 end episodes that may have started mid-way; ceil(200 / 24) = 9
+        assert partial_start_iterations(cut) == 9 and partial_start_iterations(whole) == 0
+        _, groups = _collect_curves([cut, whole], "Train/mean_reward", "Perf/total_steps", None)
+        assert sorted(groups) == ["pendulum: cut", "pendulum: whole"]
+        assert groups["pendulum: cut"][0][1] == rewards[9:]
+        assert groups["pendulum: whole"][0][1] == rewards
+        # a run without its yaml files keeps every point and its directory name
+        (tmp_path / "cut" / "experiment.yaml").unlink()
+        (tmp_path / "cut" / "config.yaml").unlink()
+        _, groups = _collect_curves([cut], "Train/mean_reward", "Perf/total_steps", None)
+        assert list(groups) == ["cut"] and groups["cut"][0][1] == rewards
+
+    def test_behavior_panel_and_note(self, tmp_path, monkeypatch):
+        import stride.logging.plots as plots
+
+        seen = {}
+        monkeypatch.setattr(plots, "_save_figure", lambda panels, out, **kw: seen.update(panels=panels, **kw))
+        run = self._run(tmp_path / "d", [1.0] * 12, random_starts="true", behavior=[0.5 / (i + 1) for i in range(12)])
+        plot_learning_curves([run], str(tmp_path / "x.png"))
+        keys = [key for key, _ in seen["panels"]]
+        assert keys == ["Train/mean_reward", "Loss/behavior"]
+        behavior = seen["panels"][1][1]["pendulum: d"][0][1]
+        assert len(behavior) == 12 and behavior[0] == 0.5  # the loss is not cut: it does not depend on episodes
+        assert seen["note"].startswith("first 9 iterations not drawn")
+
+    def test_cli_default_out_next_to_run(self, tmp_path, monkeypatch, capsys):
+        from stride.cli.main import main
+
+        run = self._run(tmp_path / "r", [1.0, 2.0], random_starts="false")
+        monkeypatch.chdir(tmp_path)
+        assert main(["plot", run]) == 0
+        assert (tmp_path / "r" / "learning_curves.png").read_bytes()[:8] == PNG_MAGIC
+        assert capsys.readouterr().out.strip() == f"plot: {tmp_path / 'r' / 'learning_curves.png'}"

@@ -260,7 +260,7 @@ class TestValidation:
             (lambda: GaussianDistribution(A, std_range=(2.0, 1.0)), "std_range"),
             (lambda: GaussianDistribution(A, std_range=(1.0, 1.0)), "std_range"),
             (lambda: GaussianDistribution(A, init_std=5.0, std_range=(0.1, 2.0)), "init_std"),
-            (lambda: GaussianDistribution(A, init_std=0.01, std_range=(0.1, 2.0)), "init_std"),
+            (lambda: GaussianDistribution(A, init_std=-0.01, std_range=(0.1, 2.0)), "init_std"),
             (lambda: GaussianDistribution(A, std_type="exp"), "std_type"),  # type: ignore[arg-type]
             (lambda: GaussianDistribution(A, learn_std="yes"), "learn_std"),  # type: ignore[arg-type]
             (lambda: HeteroscedasticGaussianDistribution(A, std_range=(0.0, 1.0)), "std_range"),

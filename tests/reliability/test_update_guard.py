@@ -137,7 +137,7 @@ class TestDegenerateStatistics:
         cfg = _cfg()
         cfg["num_steps_per_env"] = 1
         with pytest.raises(ConfigError, match="num_mini_batches"):
-            OnPolicyRunner(make_task("cartpole", num_envs=1, seed=1), copy.deepcopy(cfg), None)
+            OnPolicyRunner(make_task("cartpole", num_envs=1, seed=1), copy.deepcopy(cfg), None).learn(1)
         cfg["algorithm"]["num_mini_batches"] = 1
         runner = OnPolicyRunner(make_task("cartpole", num_envs=1, seed=1), cfg, None)
         runner.learn(3)

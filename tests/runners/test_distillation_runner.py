@@ -259,7 +259,7 @@ class TestFineTuneWithPPO:
         ppo_cfg["actor"] = copy.deepcopy(cfg["student"])
         ppo = OnPolicyRunner(make_task("pendulum-noisy", num_envs=NUM_ENVS, seed=6), ppo_cfg)
         critic_before = copy.deepcopy(ppo.alg.critic.state_dict())
-        ppo.load(str(tmp_path / "model_1.pt"))
+        ppo.load(str(tmp_path / "model_0.pt"))
         student = distill.alg.student.state_dict()
         actor = ppo.alg.actor.state_dict()
         assert sorted(actor) == sorted(student) and all(torch.equal(actor[k], student[k]) for k in student)
@@ -276,7 +276,7 @@ class TestFineTuneWithPPO:
         with pytest.raises(
             CheckpointError, match=r"actor\.mlp\.2\.weight: checkpoint shape \(1, 32\) vs model shape \(32, 32\)"
         ):
-            ppo.load(str(tmp_path / "model_1.pt"))
+            ppo.load(str(tmp_path / "model_0.pt"))
 
 
 class TestWrongRunner:

@@ -140,7 +140,7 @@ class TestLearnRunDirectory:
         runner = _runner(_cfg(save_interval=1), log_dir=str(log_dir))
         runner.learn(2)
         files = set(os.listdir(log_dir))
-        assert {"config.yaml", "metrics.jsonl", "model_1.pt", "model_2.pt", "learning_curve.png"} <= files
+        assert {"config.yaml", "metrics.jsonl", "model_0.pt", "model_1.pt", "learning_curve.png"} <= files
         config = yaml.safe_load((log_dir / "config.yaml").read_text())
         assert config["runner"]["num_steps_per_env"] == NUM_STEPS
         assert config["runner"]["actor"]["hidden_dims"] == [32, 32]
@@ -151,7 +151,7 @@ class TestLearnRunDirectory:
             assert {"Train/mean_reward", "Loss/value", "Perf/total_fps"} <= set(record)
             assert record["Perf/total_fps"] > 0 and record["Loss/value"] > 0
         assert (log_dir / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert torch.load(log_dir / "model_2.pt", weights_only=True)["iter"] == 2
+        assert torch.load(log_dir / "model_1.pt", weights_only=True)["iter"] == 2
 
 
 class _NanRewardEnv:

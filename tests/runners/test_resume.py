@@ -77,9 +77,9 @@ class TestExactResume:
         cfg = json.dumps(_cfg(obs_normalization=True, kind=kind, schedule=schedule))
         _run([cfg, str(tmp_path / "full"), "fresh", str(2 * K)])
         _run([cfg, str(tmp_path / "split"), "fresh", str(K)])
-        _run([cfg, str(tmp_path / "split"), "resume", str(K), str(tmp_path / "split" / f"model_{K}.pt")])
-        full = torch.load(tmp_path / "full" / f"model_{2 * K}.pt", weights_only=True)
-        split = torch.load(tmp_path / "split" / f"model_{2 * K}.pt", weights_only=True)
+        _run([cfg, str(tmp_path / "split"), "resume", str(K), str(tmp_path / "split" / f"model_{K - 1}.pt")])
+        full = torch.load(tmp_path / "full" / f"model_{2 * K - 1}.pt", weights_only=True)
+        split = torch.load(tmp_path / "split" / f"model_{2 * K - 1}.pt", weights_only=True)
         sections = ("actor_state_dict", "critic_state_dict", "optimizer_state_dict")
         assert differing_leaves({k: full[k] for k in sections}, {k: split[k] for k in sections}) == []
         assert full["learning_rate"] == split["learning_rate"]
@@ -96,7 +96,7 @@ class TestExactResume:
     def test_episode_lengths_not_rerandomized_on_resume(self, tmp_path: Path) -> None:
         runner = OnPolicyRunner(make_task("cartpole", num_envs=32, seed=2), _cfg(False), log_dir=str(tmp_path))
         runner.learn(1, init_at_random_ep_len=True)
-        path = tmp_path / "model_1.pt"
+        path = tmp_path / "model_0.pt"
         resumed = OnPolicyRunner(make_task("cartpole", num_envs=32, seed=99), _cfg(False), log_dir=None)
         resumed.load(str(path))
         before = resumed.env.episode_length_buf.clone()
@@ -136,11 +136,12 @@ class TestStopOnSignal:
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == code, err.decode()[-2000:]
-        checkpoints = sorted(tmp_path.glob("model_*.pt"))
-        assert len(checkpoints) == 1
-        iteration = int(checkpoints[0].stem.split("_")[1])
+        # rsl_rl's save points: model_0.pt after the first iteration, then the one the signal wrote
+        checkpoints = sorted(tmp_path.glob("model_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+        assert checkpoints[0].name == "model_0.pt" and len(checkpoints) == 2
+        iteration = int(checkpoints[-1].stem.split("_")[1]) + 1  # completed iterations
         assert iteration >= 2
-        data = torch.load(checkpoints[0], weights_only=True)
+        data = torch.load(checkpoints[-1], weights_only=True)
         assert data["iter"] == iteration
         # the checkpoint restores into a fresh runner and training continues
         runner = OnPolicyRunner(make_task("cartpole", num_envs=64, seed=1), _cfg(False) | {"seed": 1}, log_dir=None)

@@ -60,6 +60,11 @@ def _choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
     return str(value)
 
 
+def _is_envpool(env: object) -> bool:
+    """Whether ``env`` is an envpool pool (its classes live in the ``envpool`` package)."""
+    return any(getattr(cls, "__module__", "").split(".")[0] == "envpool" for cls in type(env).__mro__)
+
+
 def _check_time_limit(value: object, note: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(
@@ -137,6 +142,13 @@ class GymnasiumVecEnv(VecEnv):
                     "(see gymnasium.pprint_registry()); MuJoCo ids need pip install 'stride-rl[gym]'."
                 ) from err
             env_id = env
+        elif _is_envpool(env):
+            raise ConfigError(
+                f"GymnasiumVecEnv: got an envpool pool ({type(env).__name__}), which GymnasiumVecEnv does not "
+                "support: envpool resets a subset of envs by env_id and returns observations for that subset only, "
+                "and steps the ended envs into their next episode itself. Fix: build the env with "
+                "gymnasium.make_vec(id, num_envs=...) or pass the id string (e.g. 'HalfCheetah-v5')."
+            )
         elif isinstance(env, gym.vector.VectorEnv):
             venv = env
             env_id = getattr(getattr(venv, "spec", None), "id", None) or type(venv).__name__
@@ -192,6 +204,7 @@ class GymnasiumVecEnv(VecEnv):
         empty = torch.zeros(0, dtype=torch.float32, device=self.device)
         self._no_episodes: dict[str, torch.Tensor] = {"return": empty, "length": empty}
         obs_np, _ = venv.reset(seed=seed)
+        self._check_batch(obs_np, "reset()")
         self._obs = self._to_tensordict(obs_np)
 
     @property
@@ -368,6 +381,7 @@ class GymnasiumVecEnv(VecEnv):
             to_reset = dones  # NEXT_STEP / DISABLED: reset now, so no reset step ever reaches the caller
         if to_reset.any():
             obs_np, _ = self.venv.reset(options={"reset_mask": to_reset})
+            self._check_batch(obs_np, "reset(options={'reset_mask': ...})")
         self._obs = self._to_tensordict(obs_np)
         ended_idx = np.flatnonzero(dones)
         episode = {
@@ -381,6 +395,40 @@ class GymnasiumVecEnv(VecEnv):
             buf.masked_fill_(dones_t, 0)
         extras = {"time_outs": self._from_numpy(time_outs), "final_obs": final_obs, "episode": episode}
         return self._obs, rewards, dones_t, extras
+
+    def _check_batch(self, obs: Any, call: str) -> None:
+        """Refuse observations whose leading dimension is not ``num_envs`` (tensors are built unchecked)."""
+        arrays = [obs[key] for key in self._groups] if self._dict_obs else [obs]
+        sizes = {int(np.shape(array)[0]) if np.ndim(array) > 0 else 0 for array in arrays}
+        if sizes != {self.num_envs}:
+            raise EnvContractError(
+                f"GymnasiumVecEnv: the vector env's {call} returned observations for {sorted(sizes)} envs, expected "
+                f"{self.num_envs} (one row per sub-env). A vector env must return every sub-env's observation; "
+                "envpool-style partial resets that return only the reset envs are not supported."
+            )
+
+    @property
+    def render_fps(self) -> int:
+        """Frames per second of the env's real time (``metadata["render_fps"]``, 30 when not given)."""
+        return int(self.venv.metadata.get("render_fps") or 30)
+
+    def render_frame(self, index: int = 0) -> np.ndarray:
+        """Sub-env ``index`` as an RGB image (the env must be built with ``render_mode="rgb_array"``).
+
+        Returns:
+            Shape: (height, width, 3), uint8.
+
+        Raises:
+            ConfigError: If the vector env renders no RGB frames.
+        """
+        frames = self.venv.render()
+        if frames is None or len(frames) <= index or frames[index] is None:
+            raise ConfigError(
+                f"GymnasiumVecEnv: {self.cfg['env_id']} rendered no RGB frame (render_mode is "
+                f"{getattr(self.venv, 'render_mode', None)!r}); build it with env_kwargs={{'render_mode': "
+                "'rgb_array'}."
+            )
+        return np.asarray(frames[index], dtype=np.uint8)
 
     def close(self) -> None:
         """Close the vector env (ends the worker processes of an asynchronous one)."""

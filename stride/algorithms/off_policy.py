@@ -1,0 +1,441 @@
+"""What SAC and TD3 share: replay, n-step targets, clipped double Q (scalar or C51), target networks, the update loop.
+
+Reference:
+    Fujimoto et al. "Addressing Function Approximation Error in Actor-Critic Methods." ICML 2018.
+    Seo et al. "FastTD3: Simple, Fast, and Capable Reinforcement Learning for Humanoid Control." arXiv:2505.22642.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stride.algorithms.off_policy_targets import categorical_projection, polyak_update
+from stride.config.off_policy import OffPolicyCfg, QModelCfg, check_actor_section
+from stride.config.schema import MLPModelCfg
+from stride.config.strict import build, to_dict
+from stride.models.mlp_model import Observations
+from stride.models.q_model import QModel
+from stride.models.tanh_actor import TanhActor
+from stride.storage.replay_buffer import ReplayBatch, ReplayBuffer
+from stride.utils.errors import ConfigError, NonFiniteError
+from stride.utils.obs_groups import resolve_obs_groups
+from stride.utils.optim import load_optimizer_state, make_optimizer, step_unless
+from stride.utils.state_match import mismatch_error, optimizer_state_mismatches, state_dict_mismatches
+
+__all__ = ["OffPolicyAlgorithm"]
+
+
+class OffPolicyAlgorithm:
+    """Base of SAC and TD3: acting, storing, sampling and the update loop; subclasses write one gradient step.
+
+    Args:
+        actor: The tanh actor (reads the ``actor`` observation set).
+        critic: The Q model (reads the ``critic`` observation set).
+        buffer: Replay buffer sized for the env batch.
+        cfg: Algorithm settings.
+        num_steps_per_env: Env steps per iteration (the update count is ``num_updates_per_step`` times this).
+        device: Where models and buffer live.
+    """
+
+    cfg_class: ClassVar[type[OffPolicyCfg]] = OffPolicyCfg
+    """The config dataclass of the algorithm section."""
+
+    stochastic_actor: ClassVar[bool] = True
+    """Whether the actor outputs a Gaussian before the tanh (SAC) or a point (TD3)."""
+
+    loss_keys: ClassVar[tuple[str, ...]] = ("critic", "actor")
+    """Names of the loss terms :meth:`_update_step` returns, in order (logged as ``Loss/<name>``)."""
+
+    stat_keys: ClassVar[tuple[str, ...]] = ("q_mean",)
+    """Names of the statistics :meth:`_update_step` returns after the losses (logged as ``Policy/<name>``)."""
+
+    def __init__(
+        self,
+        actor: TanhActor,
+        critic: QModel,
+        buffer: ReplayBuffer,
+        cfg: OffPolicyCfg,
+        num_steps_per_env: int,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.actor = actor.to(self.device)
+        self.critic = critic.to(self.device)
+        self.buffer = buffer
+        self.num_steps_per_env = num_steps_per_env
+        self.num_actions = actor.num_actions
+        # the target critic is a copy of the Q-networks; it reads observations through the online normalizer
+        self.critic_target = copy.deepcopy(self.critic.head).requires_grad_(False)
+        actor_lr = torch.tensor(cfg.actor_learning_rate, device=self.device)
+        critic_lr = torch.tensor(cfg.critic_learning_rate, device=self.device)
+        self.actor_optimizer = make_optimizer(cfg.optimizer, list(self.actor.parameters()), actor_lr)
+        self.critic_optimizer = make_optimizer(cfg.optimizer, list(self.critic.parameters()), critic_lr)
+        # each optimizer's tensor learning rate, by its checkpoint key (kept shared when a state is loaded)
+        self._learning_rates: dict[str, torch.Tensor] = {
+            "actor_optimizer_state_dict": actor_lr,
+            "critic_optimizer_state_dict": critic_lr,
+        }
+        self.num_updates = 0
+        """Gradient steps made so far (critic steps; drives TD3's delayed actor updates)."""
+        self.num_skipped_updates = 0
+        self.last_stats: dict[str, float] = {}
+        self.sections: dict[str, Any] = {"algorithm": to_dict(cfg)}
+        """The config sections with every default filled in (``construct`` adds actor and critic)."""
+        self._obs: dict[str, torch.Tensor] | None = None
+        self._actions: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------------------------------ construction
+    @classmethod
+    def construct(
+        cls,
+        obs: Observations,
+        num_envs: int,
+        num_actions: int,
+        num_steps_per_env: int,
+        train_cfg: Mapping[str, Any],
+        obs_groups: Mapping[str, Sequence[str]],
+        device: str | torch.device,
+        **_: Any,
+    ) -> OffPolicyAlgorithm:
+        """Build actor, critic, replay buffer and the algorithm from an rsl_rl-style train_cfg (not modified).
+
+        Raises:
+            ConfigError: On an unknown key, an invalid value, or a buffer too small for ``n_step``.
+        """
+        cfg = build(cls.cfg_class, train_cfg.get("algorithm", {}), "algorithm")
+        actor_cfg = build(MLPModelCfg, train_cfg.get("actor", {}), "actor")
+        check_actor_section(actor_cfg, "actor")
+        critic_cfg = build(QModelCfg, train_cfg.get("critic", {}), "critic")
+        groups = resolve_obs_groups(obs, obs_groups, ["actor", "critic"])
+        actor_kwargs = {k: v for k, v in to_dict(actor_cfg).items() if k not in ("class_name", "distribution_cfg")}
+        actor = TanhActor(obs, groups, "actor", num_actions, cls.stochastic_actor, **actor_kwargs)
+        critic_kwargs = {k: v for k, v in to_dict(critic_cfg).items() if k != "class_name"}
+        critic = QModel(obs, groups, "critic", num_actions, **critic_kwargs)
+        capacity = cfg.buffer_size // num_envs
+        if capacity < max(cfg.n_step, 1):
+            raise ConfigError(
+                f"algorithm.buffer_size={cfg.buffer_size} gives {capacity} steps per env for num_envs={num_envs}, "
+                f"fewer than n_step={cfg.n_step}; raise buffer_size to at least {cfg.n_step * num_envs}."
+            )
+        buffer_device = cfg.replay_device if cfg.replay_device is not None else device
+        buffer = ReplayBuffer(
+            num_envs, capacity, obs, [*groups["actor"], *groups["critic"]], num_actions, buffer_device
+        )
+        algorithm = cls(actor, critic, buffer, cfg, num_steps_per_env, device)
+        algorithm.sections = {"algorithm": to_dict(cfg), "actor": to_dict(actor_cfg), "critic": to_dict(critic_cfg)}
+        return algorithm
+
+    # ------------------------------------------------------------------------------------------------ rollout
+    @property
+    def learning_rate(self) -> float:
+        """The critic's learning rate."""
+        return self.cfg.critic_learning_rate
+
+    def _explore(self, obs: Observations) -> torch.Tensor:
+        """The exploration policy's actions in [-1, 1]. Shape: (num_envs, num_actions)."""
+        raise NotImplementedError
+
+    def act(self, obs: Observations) -> torch.Tensor:
+        """Actions to take: uniform in [-1, 1] until ``learning_starts`` steps are stored, then the exploration policy.
+
+        Returns:
+            Actions in [-1, 1]. Shape: (num_envs, num_actions).
+        """
+        if self.buffer.size < self.cfg.learning_starts:
+            actions = torch.rand(self.buffer.num_envs, self.num_actions, device=self.device) * 2.0 - 1.0
+        else:
+            actions = self._explore(obs)
+        self._obs = {g: obs[g] for g in self.buffer.groups}
+        self._actions = actions
+        return actions
+
+    def process_env_step(
+        self, obs: Observations, rewards: torch.Tensor, dones: torch.Tensor, extras: Mapping[str, Any]
+    ) -> None:
+        """Store the transition; an ended episode keeps its final observation (time-outs bootstrap from it).
+
+        Without ``extras["final_obs"]`` a timed-out env bootstraps from the observation it acted on (rsl_rl's
+        V(s_t) rule, here Q(s_t, ·)); terminated envs never bootstrap, so their next observation is unused.
+        """
+        if self._obs is None or self._actions is None:
+            raise RuntimeError("process_env_step() called before act()")
+        dones = dones.to(self.device, torch.bool)
+        time_outs = extras.get("time_outs")
+        timed_out = (
+            time_outs.to(self.device, torch.bool) if time_outs is not None else torch.zeros_like(dones)
+        ) & dones
+        terminated = dones & ~timed_out
+        final_obs = extras.get("final_obs")
+        next_obs: dict[str, torch.Tensor] = {}
+        for g in self.buffer.groups:
+            ended = final_obs[g].to(self.device) if final_obs is not None else self._obs[g]
+            mask = dones if final_obs is not None else timed_out
+            next_obs[g] = torch.where(mask.view(-1, *([1] * (obs[g].dim() - 1))), ended, obs[g])
+        self.buffer.add(self._obs, self._actions, rewards.to(torch.float32), dones, terminated, next_obs)
+        # normalizer statistics follow every stored observation
+        self.actor.update_normalization(obs)
+        self.critic.update_normalization(obs)
+        self._obs = None
+        self._actions = None
+
+    def compute_returns(self, obs: Observations) -> None:
+        """Nothing to do: n-step returns are folded when a batch is sampled."""
+
+    # ------------------------------------------------------------------------------------------------- update
+    def _ready(self) -> bool:
+        """Whether enough steps are stored to start updating."""
+        return (
+            self.buffer.size >= max(self.cfg.learning_starts, 1) and self.buffer.num_valid_starts(self.cfg.n_step) > 0
+        )
+
+    def update(self, iteration: int | None = None) -> dict[str, float]:
+        """``num_updates_per_step × num_steps_per_env`` gradient steps on sampled batches; one host read at the end.
+
+        Args:
+            iteration: The runner's iteration number, used in error messages only.
+
+        Returns:
+            Mean losses over the applied steps (``loss_keys``) and ``skipped_updates``; before ``learning_starts``
+            every loss is 0 and no step is made.
+
+        Raises:
+            NonFiniteError: In ``nonfinite_update='raise'`` mode, when a loss or gradient norm was NaN/inf (those
+                steps were not applied).
+        """
+        cfg = self.cfg
+        num_keys = len(self.loss_keys) + len(self.stat_keys)
+        if not self._ready():
+            self.last_stats = {"num_updates": 0.0}
+            return {**dict.fromkeys(self.loss_keys, 0.0), "skipped_updates": 0.0}
+        steps = cfg.num_updates_per_step * self.num_steps_per_env
+        sums = torch.zeros(num_keys, device=self.device)
+        presence: list[list[bool]] = []  # host-side: which steps produced which terms (TD3's actor is delayed)
+        flags: list[torch.Tensor] = []
+        for _ in range(steps):
+            batch = self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma).to(self.device)
+            values, present, bad = self._update_step(batch)
+            skipped = bad.any()
+            sums += torch.where(skipped, torch.zeros_like(values), values)
+            presence.append(present)
+            flags.append(skipped)
+            self.num_updates += 1
+        # the one host read of the update: sums and flags together
+        host = torch.cat([sums, torch.stack(flags).to(sums.dtype), self._host_extras()]).tolist()
+        bad_steps = [i for i, f in enumerate(host[num_keys : num_keys + steps]) if f]
+        if bad_steps and cfg.nonfinite_update == "raise":
+            where = f" of iteration {iteration}" if iteration is not None else ""
+            raise NonFiniteError(
+                f"non-finite loss or gradient norm in update step {bad_steps[0]}{where} ({len(bad_steps)} of {steps} "
+                "steps affected); those steps were not applied. Check rewards and observations for extreme values, "
+                "lower the learning rates, or set algorithm.nonfinite_update='skip' to skip such steps."
+            )
+        self.num_skipped_updates += len(bad_steps)
+        bad_set = set(bad_steps)
+        applied = [max(sum(p[k] for i, p in enumerate(presence) if i not in bad_set), 1) for k in range(num_keys)]
+        means = [s / n for s, n in zip(host[:num_keys], applied, strict=True)]
+        result = dict(zip(self.loss_keys, means[: len(self.loss_keys)], strict=True))
+        result["skipped_updates"] = float(len(bad_steps))
+        extras = host[num_keys + steps :]
+        self.last_stats = {
+            **dict(zip(self.stat_keys, means[len(self.loss_keys) :], strict=True)),
+            **self._named_host_extras(extras),
+            "num_updates": float(steps - len(bad_steps)),
+        }
+        return result
+
+    def _host_extras(self) -> torch.Tensor:
+        """Device values read together with the losses (e.g. SAC's α). Shape: (k,)."""
+        return torch.zeros(0, device=self.device)
+
+    def _named_host_extras(self, values: list[float]) -> dict[str, float]:
+        """Names of :meth:`_host_extras`' values."""
+        return {}
+
+    def _update_step(self, batch: ReplayBatch) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
+        """One gradient step.
+
+        Returns:
+            ``(values, present, bad)``: detached loss terms then statistics (``loss_keys + stat_keys``), a host
+            list saying which of them this step produced, and the non-finite flags of the step's checked terms.
+        """
+        raise NotImplementedError
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.use_mixed_precision)
+
+    # ---------------------------------------------------------------------------------------------- critic
+    def _critic_target(
+        self, batch: ReplayBatch, next_actions: torch.Tensor, next_bonus: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The critic's regression target, without gradient.
+
+        Scalar Q: y = G + γ^m·(min_e Q'_e(s', a') + bonus) with the discount 0 after a termination.
+        C51: the target atoms G + γ^m·(z_j + bonus) with the probabilities of the member whose expected value is
+        lowest (clipped double Q), projected onto the support.
+
+        Args:
+            batch: The sampled batch.
+            next_actions: a' at the bootstrap observations. Shape: (B, A).
+            next_bonus: SAC's −α·log π(a'|s'), or None. Shape: (B,).
+
+        Returns:
+            y of shape (B,) (scalar critic) or target probabilities of shape (B, num_atoms) (C51).
+        """
+        with torch.no_grad(), self._autocast():
+            out = self.critic_target(self.critic.latent(batch.next_observations), next_actions).float()
+        discounts = batch.discounts
+        bonus = next_bonus if next_bonus is not None else torch.zeros_like(discounts)
+        if self.critic.num_atoms == 1:
+            # y = G + γ^m · (min_e Q'_e(s', a') + bonus)
+            q_next = out.squeeze(-1).min(dim=0).values
+            return batch.returns + discounts * (q_next + bonus)
+        probs = torch.softmax(out, dim=-1)  # (E, B, K)
+        expected = (probs * self.critic.support).sum(-1)  # (E, B)
+        lowest = expected.argmin(dim=0)  # (B,)
+        chosen = probs.gather(0, lowest.view(1, -1, 1).expand(1, *probs.shape[1:])).squeeze(0)
+        # T z_j = G + γ^m · (z_j + bonus)
+        atoms = batch.returns.unsqueeze(-1) + discounts.unsqueeze(-1) * (self.critic.support + bonus.unsqueeze(-1))
+        return categorical_projection(atoms, chosen, self.critic.v_min, self.critic.v_max)
+
+    def _critic_loss(self, batch: ReplayBatch, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Σ_e of each member's loss: MSE to y (scalar) or cross-entropy to the projected target (C51).
+
+        Returns:
+            ``(loss, q_mean)``: the loss and the mean Q of the batch's actions (a statistic, detached).
+        """
+        with self._autocast():
+            out = self.critic.head(self.critic.latent(batch.observations), batch.actions)
+        out = out.float()
+        if self.critic.num_atoms == 1:
+            q = out.squeeze(-1)  # (E, B)
+            # L = Σ_e mean_b (Q_e(s, a) − y)²
+            loss = (q - target).square().mean(dim=1).sum()
+        else:
+            q = self.critic.expected(out)
+            # L = Σ_e mean_b −Σ_j p_j log softmax(logits_e)_j
+            loss = -(target * F.log_softmax(out, dim=-1)).sum(-1).mean(dim=1).sum()
+        return loss, q.mean().detach()
+
+    def _critic_step(self, batch: ReplayBatch, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Critic loss, gradient step (unless non-finite) and the Polyak update of the target critic.
+
+        Returns:
+            ``(loss, q_mean, bad)``: detached loss, mean Q, and the non-finite flag (0-d bool).
+        """
+        loss, q_mean = self._critic_loss(batch, target)
+        bad = self._step(self.critic_optimizer, self.critic, loss)
+        polyak_update(self.critic_target.parameters(), self.critic.head.parameters(), self.cfg.tau)
+        return loss.detach(), q_mean, bad
+
+    def _step(self, optimizer: torch.optim.Optimizer, model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
+        """Backward, optional clipping, and the optimizer step unless the loss or gradient norm is non-finite."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        bad = ~torch.isfinite(loss.detach())
+        if self.cfg.max_grad_norm is not None:
+            norm = nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm, foreach=True)
+            bad = bad | ~torch.isfinite(norm)
+        step_unless(optimizer, bad)
+        return bad
+
+    def _actor_q(self, obs: Observations, actions: torch.Tensor) -> torch.Tensor:
+        """Q of the actor's actions for every member, with gradient to the actions only. Shape: (E, B)."""
+        self.critic.requires_grad_(False)
+        try:
+            with self._autocast():
+                out = self.critic.head(self.critic.latent(obs), actions)
+            return self.critic.expected(out.float())
+        finally:
+            self.critic.requires_grad_(True)
+
+    # --------------------------------------------------------------------------------------------- modes, I/O
+    def train_mode(self) -> None:
+        """Put the models in training mode."""
+        self.actor.train()
+        self.critic.train()
+
+    def eval_mode(self) -> None:
+        """Put the models in evaluation mode."""
+        self.actor.eval()
+        self.critic.eval()
+
+    def get_policy(self) -> TanhActor:
+        """The actor (``forward(obs)`` gives the deterministic action tanh(μ(s)))."""
+        return self.actor
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "actor_optimizer_state_dict": self.actor_optimizer,
+            "critic_optimizer_state_dict": self.critic_optimizer,
+        }
+
+    def _extra_models(self) -> dict[str, tuple[str, nn.Module]]:
+        """Further state-dict key → (load part, module) pairs (target networks)."""
+        return {"critic_target_state_dict": ("critic", self.critic_target)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Models, target networks, optimizers, counters, and the replay buffer when ``save_replay_buffer``."""
+        state: dict[str, Any] = {
+            "actor_state_dict": self.actor.state_dict(),
+            "critic_state_dict": self.critic.state_dict(),
+            **{key: module.state_dict() for key, (_, module) in self._extra_models().items()},
+            **{key: opt.state_dict() for key, opt in self._optimizers().items()},
+            "learning_rate": self.learning_rate,
+            "num_updates": self.num_updates,
+        }
+        if self.cfg.save_replay_buffer:
+            state["replay_buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(
+        self, state: Mapping[str, Any], load_cfg: Mapping[str, bool] | None = None, strict: bool = True
+    ) -> None:
+        """Restore the parts ``load_cfg`` selects (all by default): actor, critic, optimizer, replay_buffer.
+
+        ``actor`` and ``critic`` include their target networks (and SAC's α goes with ``optimizer``). Every
+        selected part is checked first; nothing changes unless all match.
+
+        Raises:
+            CheckpointError: Listing every missing key, unexpected key and shape mismatch of the selected parts.
+        """
+        parts = {"actor": True, "critic": True, "optimizer": True, "replay_buffer": True}
+        if load_cfg is not None:
+            parts.update({k: bool(v) for k, v in load_cfg.items()})
+        models: dict[str, tuple[str, nn.Module]] = {
+            "actor_state_dict": ("actor", self.actor),
+            "critic_state_dict": ("critic", self.critic),
+            **self._extra_models(),
+        }
+        problems: list[str] = []
+        for key, (part, module) in models.items():
+            if parts[part]:
+                problems += state_dict_mismatches(
+                    module.state_dict(), state.get(key), strict, key.removesuffix("_state_dict")
+                )
+        if parts["optimizer"]:
+            for key, opt in self._optimizers().items():
+                if key in state:
+                    problems += optimizer_state_mismatches(opt, state[key], key.removesuffix("_state_dict"))
+        if problems:
+            raise mismatch_error(problems, strict)
+        if parts["replay_buffer"] and "replay_buffer" in state:
+            self.buffer.load_state_dict(state["replay_buffer"])
+        for key, (part, module) in models.items():
+            if parts[part]:
+                module.load_state_dict(state[key], strict=strict)
+        if parts["optimizer"]:
+            for key, opt in self._optimizers().items():
+                if key in state:
+                    load_optimizer_state(opt, state[key], self._learning_rates[key])
+            self._load_extra_optimizer_state(state)
+            self.num_updates = int(state.get("num_updates", self.num_updates))
+
+    def _load_extra_optimizer_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what goes with the optimizers beyond them (SAC's log α)."""
