@@ -31,6 +31,7 @@ from stride.utils.distillation_checkpoint import (
     convert_rsl_rl_distillation_checkpoint,
     is_rsl_rl_distillation_checkpoint,
 )
+from stride.utils.distributed import all_reduce_gradients
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.obs_groups import resolve_obs_groups
 from stride.utils.optim import apply_schedule, check_schedule, load_optimizer_state, make_optimizer, step_unless
@@ -121,6 +122,7 @@ class Distillation(RslRlSurface):
         if not params:
             raise ConfigError("student: the model has no trainable parameters to distill into.")
         self.optimizer = make_optimizer(cfg.optimizer, params, self._lr)
+        self._trainable = params
         self.num_updates = 0
         """Iterations learned so far: the position of the β schedule (saved in checkpoints)."""
         self.num_skipped_updates = 0
@@ -297,9 +299,11 @@ class Distillation(RslRlSurface):
         """
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        # multi-process: one all-reduce averages the gradients and the loss over the ranks (no-op in one process)
+        loss_term = all_reduce_gradients(self._trainable, loss.detach().reshape(1)).reshape(())
         max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm is not None else float("inf")
         grad_norm = nn.utils.clip_grad_norm_(self.student.parameters(), max_norm, foreach=True)
-        bad = ~torch.isfinite(torch.stack([loss.detach(), grad_norm]))
+        bad = ~torch.isfinite(torch.stack([loss_term, grad_norm]))
         step_unless(self.optimizer, bad.any())
         return bad
 

@@ -27,6 +27,7 @@ from stride.models.registry import MODEL_CLASSES, build_model
 from stride.modules import Distribution, ValueNormalizer
 from stride.modules.rnn import clone_hidden, hidden_batch_size
 from stride.storage import MiniBatch, RolloutStorage
+from stride.utils.distributed import all_reduce_gradients, mean_and_std
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.imports import resolve_callable
 from stride.utils.obs_groups import resolve_obs_groups
@@ -149,6 +150,11 @@ class PPO(RslRlSurface):
         check_schedule(cfg.schedule, cfg.schedule_iterations)
         self._lr = torch.tensor(cfg.learning_rate, dtype=torch.float32, device=self.device)
         self.optimizer = make_optimizer(cfg.optimizer, self._trainable_parameters(), self._lr)
+        # gradients averaged over the ranks of a multi-process run: the models' and the extensions' (RND predictor)
+        self._synced_parameters = [
+            *self._trainable_parameters(),
+            *(p for e in extensions for p in e.parameters_to_sync()),
+        ]
         self._loss_sums = torch.zeros(len(_LOSS_KEYS), device=self.device)
         self.num_skipped_updates = 0
         # Time-out bootstrap without a host read per step (off the CPU, where a read stalls the device): V(final obs)
@@ -351,7 +357,8 @@ class PPO(RslRlSurface):
         returns, advantages = compute_gae(st.rewards, st.values, st.dones, last_values, self.cfg.gamma, self.cfg.lam)
         st.returns.copy_(returns)
         if not self.cfg.normalize_advantage_per_mini_batch:
-            advantages = normalize_advantages(advantages)
+            # multi-process: mean and std over every rank's rollout (None, the rollout's own, in one process)
+            advantages = normalize_advantages(advantages, moments=mean_and_std(advantages))
         st.advantages.copy_(advantages)
 
     # ------------------------------------------------------------------------------------------------- update
@@ -452,11 +459,8 @@ class PPO(RslRlSurface):
             # the critic regresses normalized returns; old values are mapped with the same statistics
             returns = self.value_normalizer.normalize(returns)
             old_values = self.value_normalizer.normalize(old_values)
-        # KL(π_old || π_θ) drives the adaptive learning rate before this step, as in rsl_rl
         with torch.no_grad():
             kl = self.distribution.kl(batch.old_dist_params, original).mean()
-            if cfg.schedule == "adaptive" and cfg.desired_kl is not None:
-                self._lr.copy_(adaptive_learning_rate(self._lr, kl, cfg.desired_kl))
         surrogate = clipped_surrogate_loss(log_prob, batch.old_log_prob, advantages, cfg.clip_param)
         value_loss = value_function_loss(values, old_values, returns, cfg.clip_param, cfg.use_clipped_value_loss)
         # L = L_clip + c_v·L_V − c_e·H
@@ -469,17 +473,24 @@ class PPO(RslRlSurface):
                 loss = loss + term
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        # multi-process: one all-reduce averages the gradients and these terms over the ranks (no-op in one process)
+        terms = all_reduce_gradients(
+            self._synced_parameters, torch.stack([value_loss.detach(), surrogate.detach(), entropy.detach(), kl])
+        )
+        # KL(π_old || π_θ) of this mini-batch drives the adaptive learning rate of this step, as in rsl_rl
+        if cfg.schedule == "adaptive" and cfg.desired_kl is not None:
+            self._lr.copy_(adaptive_learning_rate(self._lr, terms[3], cfg.desired_kl))
         # gradient norms (clipped per network when max_grad_norm is set, as rsl_rl does)
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else float("inf")
         actor_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), max_norm, foreach=True)
         critic_norm = nn.utils.clip_grad_norm_(self.critic.parameters(), max_norm, foreach=True)
-        checked = torch.stack([surrogate.detach(), value_loss.detach(), entropy.detach(), actor_norm, critic_norm])
+        checked = torch.stack([terms[1], terms[0], terms[2], actor_norm, critic_norm])
         bad = ~torch.isfinite(checked)
         skipped = bad.any()
         step_unless(self.optimizer, skipped)
         for ext in self.extensions:
             ext.after_optimizer_step(skipped)
-        return torch.stack([value_loss, surrogate, entropy, kl]).detach(), bad, ext_losses
+        return terms, bad, ext_losses
 
     @torch.no_grad()
     def _after_update(self) -> None:

@@ -73,16 +73,24 @@ def bootstrap_time_outs(
     return torch.where(time_outs.to(torch.bool), rewards + gamma * bootstrap_values, rewards)
 
 
-def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def normalize_advantages(
+    advantages: torch.Tensor, eps: float = 1e-8, moments: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> torch.Tensor:
     """Zero-mean, unit-std advantages; a single sample (std undefined) only gets centred.
 
     Args:
         advantages: Any shape.
         eps: Added to the std.
+        moments: ``(mean, std)`` to use instead of the advantages' own (e.g. over every rank of a multi-process
+            run); None computes them from ``advantages``.
 
     Returns:
         (A − mean) / (std + eps), same shape.
     """
+    if moments is not None:
+        mean, std = moments
+        # Â = (A − μ_A) / (σ_A + ε) with the given μ_A, σ_A
+        return (advantages - mean) / (std + eps)
     if advantages.numel() < 2:
         return advantages - advantages.mean()
     # Â = (A − μ_A) / (σ_A + ε)

@@ -100,13 +100,17 @@ def run_distill(args: argparse.Namespace) -> int:
     Raises:
         StrideError: On bad input (missing run, bad config), reported by the CLI as one line.
     """
-    from stride.cli.main import _build_env, _experiment_dict, _iterations_to_run, _latest_checkpoint
+    from stride.cli.main import _build_env, _experiment_dict, _iterations_to_run, _latest_checkpoint, _rank_device
     from stride.cli.runtime import choose_threads, load_run
     from stride.config.io import ExperimentCfg, dump_yaml, preset_path
     from stride.config.strict import build
     from stride.runners import DistillationRunner
     from stride.utils.checkpoint import load_checkpoint
+    from stride.utils.distributed import broadcast_object, setup_distributed
 
+    # torchrun: join the job first (--device cuda means this rank's GPU); only rank 0 writes and prints
+    args.device = _rank_device(args.device)
+    dist = setup_distributed(args.device)
     if args.resume is not None:
         return _resume(args)
     teacher_exp = load_run(args.teacher)
@@ -127,13 +131,16 @@ def run_distill(args: argparse.Namespace) -> int:
     experiment = exp.runner.get("experiment_name") or f"{exp.task}-distill"
     run_name = exp.runner.get("run_name") or ""
     run_dir = args.run_dir or os.path.join("runs", str(experiment), f"{stamp}_{run_name}" if run_name else stamp)
-    _announce(exp, args, run_dir, choose_threads(exp.task, args.device, args.threads))
-    env = _build_env(exp, args.device)
+    run_dir = broadcast_object(run_dir)  # every rank uses rank 0's clock
+    threads = choose_threads(exp.task, args.device, args.threads)
+    _announce(exp, args, run_dir, threads)
+    env = _build_env(exp, args.device, rank=dist.rank)
     # the runner validates the whole config before anything is written to disk
     runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
     runner.load(teacher_checkpoint)
-    os.makedirs(run_dir, exist_ok=True)
-    dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
+    if dist.is_main:
+        os.makedirs(run_dir, exist_ok=True)
+        dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
     iterations = _iterations_to_run(runner, None)
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
     student = exp.runner["student"].get("class_name", "MLPModel")
@@ -150,13 +157,15 @@ def _resume(args: argparse.Namespace) -> int:
     from stride.cli.main import _build_env, _iterations_to_run, _latest_checkpoint
     from stride.cli.runtime import choose_threads, load_run, refuse_resume_options
     from stride.runners import DistillationRunner
+    from stride.utils.distributed import distributed_info
 
     refuse_resume_options(args, "distill")
     run_dir = args.resume
     exp = load_run(run_dir)
     checkpoint = _latest_checkpoint(run_dir)
     threads = choose_threads(exp.task, args.device, args.threads)
-    runner = DistillationRunner(_build_env(exp, args.device), exp.runner, log_dir=run_dir, device=args.device)
+    env = _build_env(exp, args.device, rank=distributed_info().rank)
+    runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
     runner.load(checkpoint)
     iterations = _iterations_to_run(runner, args.iterations)
     if iterations == 0:
@@ -173,7 +182,11 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _announce(exp: Any, args: argparse.Namespace, run_dir: str, threads: tuple[int, str]) -> None:
-    """The run's first line: task, device, CPU threads and why, run directory."""
+    """The run's first line: task, device, CPU threads and why, run directory (rank 0 only under torchrun)."""
+    from stride.utils.distributed import distributed_info
+
+    if not distributed_info().is_main:
+        return
     count, reason = threads
     sys.stdout.write(
         f"stride distill: {exp.task} on {args.device}, {count} CPU thread(s) ({reason}; --threads N to change), "
@@ -183,9 +196,12 @@ def _announce(exp: Any, args: argparse.Namespace, run_dir: str, threads: tuple[i
 
 
 def _report(runner: Any, exp: Any, run_dir: str, headline: str, device: str) -> int:
-    """Evaluate student and teacher and print where the run's files are; returns exit code 0."""
+    """Evaluate student and teacher and print where the run's files are (rank 0 only); returns exit code 0."""
     from stride.cli.runtime import command_line
+    from stride.utils.distributed import distributed_info
 
+    if not distributed_info().is_main:
+        return 0
     student_return, teacher_return = evaluate_student_and_teacher(runner, exp, device)
     out = sys.stdout
     out.write(f"\n{headline} ({runner.total_env_steps:,} env steps)\n")

@@ -161,26 +161,32 @@ def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 def _latest_checkpoint(run_dir: str) -> str:
     """The ``model_<N>.pt`` of a run with the largest N."""
+    from stride.utils.checkpoint import latest_checkpoint
+
     if not os.path.isdir(run_dir):
         raise StrideError(f"run directory '{run_dir}' does not exist.")
-    found = []
-    for name in os.listdir(run_dir):
-        stem, ext = os.path.splitext(name)
-        if ext == ".pt" and stem.startswith("model_") and stem[6:].isdigit():
-            found.append((int(stem[6:]), name))
-    if not found:
+    found = latest_checkpoint(run_dir)
+    if found is None:
         raise StrideError(f"run directory '{run_dir}' holds no model_<N>.pt checkpoint.")
-    return os.path.join(run_dir, max(found)[1])
+    return found
 
 
-def _build_env(exp: Any, device: str, **overrides: Any) -> Any:
+def _build_env(exp: Any, device: str, rank: int = 0, **overrides: Any) -> Any:
     from stride.env.tasks import make_task
 
     seed = exp.runner.get("seed", 1)
     kwargs = dict(exp.env)
-    kwargs.setdefault("seed", seed if isinstance(seed, int) else 1)
+    # under torchrun every rank steps its own envs, seeded with seed + rank
+    kwargs.setdefault("seed", (seed if isinstance(seed, int) else 1) + rank)
     kwargs.update(overrides)
     return make_task(exp.task, device=device, **kwargs)
+
+
+def _rank_device(device: str) -> str:
+    """``cuda`` under torchrun means this rank's GPU, ``cuda:{LOCAL_RANK}``; any other device is kept."""
+    if device == "cuda" and os.environ.get("LOCAL_RANK") is not None:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return device
 
 
 def _iterations_to_run(runner: Any, more: int | None) -> int:
@@ -211,7 +217,11 @@ def _train(args: argparse.Namespace) -> int:
     from stride.config.io import ExperimentCfg, dump_yaml
     from stride.config.strict import build
     from stride.runners.evaluate import evaluate_policy
+    from stride.utils.distributed import broadcast_object, resume_after_restart, setup_distributed
 
+    # torchrun: join the job first (--device cuda means this rank's GPU); only rank 0 writes and prints
+    device = _rank_device(args.device)
+    dist = setup_distributed(device)
     checkpoint_in = None
     if args.resume is not None:
         refuse_resume_options(args, "train")
@@ -226,19 +236,24 @@ def _train(args: argparse.Namespace) -> int:
         experiment = exp.runner.get("experiment_name") or exp.task
         run_name = exp.runner.get("run_name") or ""
         run_dir = args.run_dir or os.path.join("runs", str(experiment), f"{stamp}_{run_name}" if run_name else stamp)
-    threads, reason = choose_threads(exp.task, args.device, args.threads)
-    env = _build_env(exp, args.device)
+        run_dir = broadcast_object(run_dir)  # every rank uses rank 0's clock
+    threads, reason = choose_threads(exp.task, device, args.threads)
+    env = _build_env(exp, device, rank=dist.rank)
     # the runner validates the whole config before anything is written to disk
     with _naming_source(args):
-        runner = _runner_class(exp.runner)(env, exp.runner, log_dir=run_dir, device=args.device)
+        runner = _runner_class(exp.runner)(env, exp.runner, log_dir=run_dir, device=device)
     out = sys.stdout
-    if checkpoint_in is None:
-        os.makedirs(run_dir, exist_ok=True)
-        dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
-    else:
+    # after a torchrun restart (--max-restarts) the run continues from its latest checkpoint
+    restarted = checkpoint_in is None and resume_after_restart(runner, run_dir) is not None
+    if checkpoint_in is None and not restarted:
+        if dist.is_main:
+            os.makedirs(run_dir, exist_ok=True)
+            dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
+    elif checkpoint_in is not None:
         runner.load(checkpoint_in)
-    # --iterations counts the iterations this command runs, in both modes (a new run starts at 0)
-    iterations = _iterations_to_run(runner, args.iterations)
+    # --iterations counts the iterations this command runs, in both modes (a new run starts at 0); a torchrun
+    # restart runs what is left of the plan
+    iterations = _iterations_to_run(runner, None if restarted else args.iterations)
     if iterations == 0:
         out.write(
             f"{run_dir} is at iteration {runner.current_learning_iteration}, the end of its planned run "
@@ -247,15 +262,16 @@ def _train(args: argparse.Namespace) -> int:
         )
         return 0
     start = runner.current_learning_iteration
-    out.write(
-        f"stride train: {exp.task} on {args.device}, {threads} CPU thread(s) ({reason}; --threads N to change), "
-        f"iterations {start}..{start + iterations}, run {run_dir}\n"
-    )
-    out.flush()
+    if dist.is_main:
+        out.write(
+            f"stride train: {exp.task} on {device}, {threads} CPU thread(s) ({reason}; --threads N to change), "
+            f"iterations {start}..{start + iterations}, run {run_dir}\n"
+        )
+        out.flush()
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
-    eval_env = _build_env(
-        exp, args.device, num_envs=min(64, env.num_envs), seed=10_000 + int(exp.runner.get("seed", 1))
-    )
+    if not dist.is_main:
+        return 0
+    eval_env = _build_env(exp, device, num_envs=min(64, env.num_envs), seed=10_000 + int(exp.runner.get("seed", 1)))
     result = evaluate_policy(eval_env, runner.get_inference_policy(), num_episodes=64)
     checkpoint = runner.checkpoint_path(runner.current_learning_iteration)
     done = (

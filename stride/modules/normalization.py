@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from stride.utils.distributed import union_moments
 from stride.utils.errors import ConfigError
 
 __all__ = ["EmpiricalNormalization", "ValueNormalizer", "combine_moments"]
@@ -147,6 +148,9 @@ class EmpiricalNormalization(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         """Absorb a batch of samples into the running statistics.
 
+        In a multi-process run every rank must call it with the same number of samples: the ranks' batch statistics
+        are merged (exactly) before they are absorbed, so every rank keeps the same statistics.
+
         Args:
             x: Samples. Shape: (..., D), flattened to (B, D); an empty batch changes nothing.
         """
@@ -156,7 +160,9 @@ class EmpiricalNormalization(nn.Module):
             return
         # Batch statistics with the population divisor B
         var_b, mean_b = torch.var_mean(x, dim=0, correction=0, keepdim=True)
-        self.merge(mean_b, var_b, x.shape[0])
+        # multi-process: the statistics of every rank's batch together, identical on every rank (as is in one process)
+        mean_b, var_b, count_b = union_moments(mean_b, var_b, x.shape[0])
+        self.merge(mean_b, var_b, count_b)
 
     @torch.no_grad()
     def merge(self, mean: torch.Tensor, var: torch.Tensor, count: int | torch.Tensor) -> None:

@@ -31,6 +31,7 @@ from stride.logging import ConsoleView, RunLogger
 from stride.logging.writers import open_writers, resolve_backends, upload_files
 from stride.runners.export import export_jit, export_onnx
 from stride.utils.checkpoint import SCHEMA_VERSION, atomic_save, load_checkpoint
+from stride.utils.distributed import rank_local_parts, setup_distributed, start_distributed_learning
 from stride.utils.errors import CheckpointError, ConfigError
 from stride.utils.git_state import record_git_state
 from stride.utils.nonfinite import EnvGuard, check_finite_step
@@ -159,8 +160,10 @@ class BaseRunner(Generic[AlgT]):
         self.train_cfg = config.recorded
         self.device = torch.device(device)
         self.log_dir = log_dir
+        # torchrun: join the process group (rank 0 of 1 otherwise); each rank samples with seed + rank
+        self._dist = setup_distributed(self.device)
         if self.runner_cfg.seed is not None:
-            seed_everything(self.runner_cfg.seed)
+            seed_everything(self.runner_cfg.seed + self._dist.rank)
         obs = env.get_observations()
         # the contract is checked without stepping: here what can be, the rest on the first steps of learn()
         self._live_check = LiveCheck(env, obs) if self.runner_cfg.check_env else None
@@ -263,6 +266,8 @@ class BaseRunner(Generic[AlgT]):
         logger = self._open_logger()
         obs = obs.to(self.device)
         alg.train_mode()
+        # torchrun: check that every rank trains the same thing, then start from rank 0's state
+        start_distributed_learning(self)
         num_envs = env.num_envs
         # running return and length of every env's current episode, kept across learn() calls
         if self._ep_return is None or self._ep_length is None:
@@ -277,7 +282,12 @@ class BaseRunner(Generic[AlgT]):
             logger.close()
             self._logger = None
             raise
-        if self.log_dir is not None and self.current_learning_iteration > start_it and not self._saved_last:
+        if (
+            self.log_dir is not None
+            and self._dist.is_main  # torchrun: only rank 0 writes
+            and self.current_learning_iteration > start_it
+            and not self._saved_last
+        ):
             self.save(self.checkpoint_path(self.current_learning_iteration))
         plot = logger.close()
         self._logger = None
@@ -344,18 +354,21 @@ class BaseRunner(Generic[AlgT]):
             self._sync_timing()
             t2 = time.perf_counter()
             self.current_learning_iteration = it + 1
-            self.total_env_steps += cfg.num_steps_per_env * num_envs
+            self.total_env_steps += cfg.num_steps_per_env * num_envs * self._dist.world_size  # all ranks' steps
             scalars = self._iteration_scalars(ended, losses, extra_logs, t1 - t0, t2 - t1)
             logger.log(it, scalars, start_iteration=start_it, total_iterations=total_it)
             # rsl_rl's save points and names: after iteration `it` (0-based) when it % save_interval == 0
             self._saved_last = self.log_dir is not None and it % cfg.save_interval == 0
-            if self._saved_last:
+            if self._saved_last and self._dist.is_main:  # torchrun: only rank 0 writes
                 self.save(self.checkpoint_path(it + 1))
             if stop.signum is not None:
                 return
 
     def _open_logger(self) -> RunLogger:
         if self._logger is not None:
+            return self._logger
+        if not self._dist.is_main:  # torchrun: only rank 0 logs and writes
+            self._logger = RunLogger(None)
             return self._logger
         if self.log_dir is None:
             self._logger = RunLogger.create(None)
@@ -387,7 +400,7 @@ class BaseRunner(Generic[AlgT]):
         learn_time: float,
     ) -> dict[str, float]:
         ret_sum, len_sum, count = ended.tolist()
-        steps = self.runner_cfg.num_steps_per_env * self.env.num_envs
+        steps = self.runner_cfg.num_steps_per_env * self.env.num_envs * self._dist.world_size  # all ranks' steps
         scalars: dict[str, float] = {
             "Train/mean_reward": ret_sum / count if count > 0 else float("nan"),
             "Train/mean_episode_length": len_sum / count if count > 0 else float("nan"),
@@ -522,6 +535,7 @@ class BaseRunner(Generic[AlgT]):
                 models (every mismatched key is listed with the checkpoint's and the model's shape).
         """
         parts = self._parse_load_cfg(load_cfg)
+        parts = rank_local_parts(parts, self._dist)  # torchrun: rank 0's env, RNG and recurrent states stay its own
         data = load_checkpoint(path, map_location=map_location or self.device)
         try:
             version = data.get("schema_version")
@@ -553,7 +567,9 @@ class BaseRunner(Generic[AlgT]):
                     if not isinstance(value, torch.Tensor) or tuple(value.shape) != (self.env.num_envs,):
                         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                         raise CheckpointError(f"runner_state.{key}: shape {shape}, expected ({self.env.num_envs},)")
-            self.alg.load_state_dict(data, {**parts, "recurrent_state": same_envs}, strict)
+            self.alg.load_state_dict(
+                data, {**parts, "recurrent_state": same_envs and parts.get("recurrent_state", True)}, strict
+            )
             env_load = getattr(self.env, "load_state_dict", None)
             if parts["env"] and same_envs and "env_state" in data and callable(env_load):
                 env_load(data["env_state"])

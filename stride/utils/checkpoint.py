@@ -11,7 +11,7 @@ import torch
 
 from stride.utils.errors import CheckpointError
 
-__all__ = ["SCHEMA_VERSION", "atomic_save", "load_checkpoint"]
+__all__ = ["SCHEMA_VERSION", "atomic_save", "latest_checkpoint", "load_checkpoint"]
 
 SCHEMA_VERSION = 1
 """Version of stride's checkpoint layout; older versions are migrated on load."""
@@ -84,3 +84,15 @@ def load_checkpoint(path: str, map_location: str | torch.device | None = None) -
     if not isinstance(data, dict):
         raise CheckpointError(f"checkpoint '{path}' holds a {type(data).__name__}, expected a dict of states.")
     return data
+
+
+def latest_checkpoint(run_dir: str) -> str | None:
+    """The ``model_<N>.pt`` of ``run_dir`` with the largest N, or None when there is none (or no such folder)."""
+    if not os.path.isdir(run_dir):
+        return None
+    found = []
+    for name in os.listdir(run_dir):
+        stem, ext = os.path.splitext(name)
+        if ext == ".pt" and stem.startswith("model_") and stem[6:].isdigit():
+            found.append((int(stem[6:]), name))
+    return os.path.join(run_dir, max(found)[1]) if found else None
