@@ -286,6 +286,9 @@ def _play(args: argparse.Namespace) -> int:
         from stride.cli.video import check_video_path
 
         check_video_path(args.video)  # before the policy is loaded: a missing encoder or bad path fails fast
+        if str(exp.task).startswith("gym:") and not os.environ.get("DISPLAY"):
+            # MuJoCo picks its OpenGL backend when Gymnasium's MuJoCo envs are imported: headless needs EGL
+            os.environ.setdefault("MUJOCO_GL", "egl")
     env = _build_env(exp, args.device, num_envs=args.num_envs, seed=args.seed)
     # a distillation run plays its student
     distilled = RUNNER_CLASS_NAMES.get(str(exp.runner.get("class_name"))) == "DistillationRunner"
