@@ -100,7 +100,7 @@ def run_distill(args: argparse.Namespace) -> int:
     Raises:
         StrideError: On bad input (missing run, bad config), reported by the CLI as one line.
     """
-    from stride.cli.main import _build_env, _experiment_dict, _iterations_to_run, _latest_checkpoint
+    from stride.cli.main import _build_env, _experiment_dict, _iterations_to_run, _latest_checkpoint, _naming_source
     from stride.cli.runtime import choose_threads, load_run
     from stride.config.io import ExperimentCfg, dump_yaml, preset_path
     from stride.config.strict import build
@@ -122,7 +122,8 @@ def run_distill(args: argparse.Namespace) -> int:
     if not isinstance(obs_groups, dict):
         raise StrideError(f"runner.obs_groups must be a mapping, got {obs_groups!r}.")
     runner_cfg["obs_groups"] = {**obs_groups, "teacher": groups}
-    exp = build(ExperimentCfg, data)
+    with _naming_source(args):
+        exp = build(ExperimentCfg, data)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     experiment = exp.runner.get("experiment_name") or f"{exp.task}-distill"
     run_name = exp.runner.get("run_name") or ""
@@ -130,7 +131,8 @@ def run_distill(args: argparse.Namespace) -> int:
     _announce(exp, args, run_dir, choose_threads(exp.task, args.device, args.threads))
     env = _build_env(exp, args.device)
     # the runner validates the whole config before anything is written to disk
-    runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
+    with _naming_source(args):
+        runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
     runner.load(teacher_checkpoint)
     os.makedirs(run_dir, exist_ok=True)
     dump_yaml(exp, os.path.join(run_dir, "experiment.yaml"))
