@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from stride.cli.runtime import threads_arg
+from stride.cli.runtime import positive_int, threads_arg
 from stride.utils.errors import StrideError
 
 __all__ = ["add_distill_parser", "run_distill"]
@@ -45,7 +45,7 @@ def add_distill_parser(sub: Any) -> None:
     distill.add_argument("--num-envs", type=int, default=None, help="number of parallel envs")
     distill.add_argument(
         "--iterations",
-        type=int,
+        type=positive_int,
         default=None,
         help="learning iterations this command runs: a new run's length, or with --resume the iterations added "
         "to the checkpoint's (default: the config's max_iterations; with --resume, what remains of it)",

@@ -44,7 +44,7 @@ def _build_parser() -> argparse.ArgumentParser:
     import platform
 
     from stride import __version__
-    from stride.cli.runtime import threads_arg
+    from stride.cli.runtime import positive_int, threads_arg
 
     parser = _ArgumentParser(prog="stride", description="Fast, strict RL for robot learning.")
     parser.add_argument(
@@ -68,7 +68,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-envs", type=int, default=None, help="number of parallel envs")
     train.add_argument(
         "--iterations",
-        type=int,
+        type=positive_int,
         default=None,
         help="learning iterations this command runs: a new run's length, or with --resume the iterations added "
         "to the checkpoint's (default: the config's max_iterations; with --resume, what remains of it)",
