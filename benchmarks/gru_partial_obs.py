@@ -60,27 +60,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     register_task(CartPolePositions.name, CartPolePositions)
-    solve_args = argparse.Namespace(
-        task=args.task,
-        num_envs=args.num_envs,
-        steps=args.steps,
-        hidden=args.hidden,
-        model="gru",
-        rnn_hidden=args.rnn_hidden,
-        device=args.device,
-        seeds=args.seeds,
-        max_iterations=args.max_iterations,
-        threshold=THRESHOLDS[args.task],
-    )
-    result = measure_solve(solve_args)
     print(f"{args.task}: GRU {args.rnn_hidden} + MLP {args.hidden}, {args.num_envs} envs x {args.steps} steps")
+    per_seed: dict[str, list[Any]] = {lib: [] for lib in LIBRARIES}
+    results = []
+    for seed in args.seeds:  # one seed at a time, so every finished seed is reported (and saved) at once
+        solve_args = argparse.Namespace(
+            task=args.task,
+            num_envs=args.num_envs,
+            steps=args.steps,
+            hidden=args.hidden,
+            model="gru",
+            rnn_hidden=args.rnn_hidden,
+            device=args.device,
+            seeds=[seed],
+            max_iterations=args.max_iterations,
+            threshold=THRESHOLDS[args.task],
+        )
+        results.append(measure_solve(solve_args))
+        for lib in LIBRARIES:
+            per_seed[lib].append(results[-1][lib]["runs"][0]["iterations"])
+        print(f"  seed {seed}: iterations to mean return >= {THRESHOLDS[args.task]}: {per_seed}", flush=True)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as handle:
+                json.dump({"args": vars(args), "seeds": results}, handle, indent=1, default=str)
     for lib in LIBRARIES:
-        per_seed = [r["iterations"] for r in result[lib]["runs"]]
-        print(f"  {lib:7s} iterations to mean return >= {result['threshold']}: {per_seed} (None: not within cap)")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"args": vars(args), "result": result}, handle, indent=1, default=str)
-    return result
+        print(f"  {lib:7s} per seed {per_seed[lib]} (None: not within {args.max_iterations} iterations)")
+    return {"per_seed": per_seed, "seeds": results}
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from stride.cli.runtime import threads_arg
+from stride.cli.runtime import positive_int, threads_arg
 from stride.utils.errors import StrideError
 
 __all__ = ["add_distill_parser", "run_distill"]
@@ -45,7 +45,7 @@ def add_distill_parser(sub: Any) -> None:
     distill.add_argument("--num-envs", type=int, default=None, help="number of parallel envs")
     distill.add_argument(
         "--iterations",
-        type=int,
+        type=positive_int,
         default=None,
         help="learning iterations this command runs: a new run's length, or with --resume the iterations added "
         "to the checkpoint's (default: the config's max_iterations; with --resume, what remains of it)",
@@ -100,7 +100,14 @@ def run_distill(args: argparse.Namespace) -> int:
     Raises:
         StrideError: On bad input (missing run, bad config), reported by the CLI as one line.
     """
-    from stride.cli.main import _build_env, _experiment_dict, _iterations_to_run, _latest_checkpoint, _rank_device
+    from stride.cli.main import (
+        _build_env,
+        _experiment_dict,
+        _iterations_to_run,
+        _latest_checkpoint,
+        _naming_source,
+        _rank_device,
+    )
     from stride.cli.runtime import choose_threads, load_run
     from stride.config.io import ExperimentCfg, dump_yaml, preset_path
     from stride.config.strict import build
@@ -126,7 +133,8 @@ def run_distill(args: argparse.Namespace) -> int:
     if not isinstance(obs_groups, dict):
         raise StrideError(f"runner.obs_groups must be a mapping, got {obs_groups!r}.")
     runner_cfg["obs_groups"] = {**obs_groups, "teacher": groups}
-    exp = build(ExperimentCfg, data)
+    with _naming_source(args):
+        exp = build(ExperimentCfg, data)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     experiment = exp.runner.get("experiment_name") or f"{exp.task}-distill"
     run_name = exp.runner.get("run_name") or ""
@@ -136,7 +144,8 @@ def run_distill(args: argparse.Namespace) -> int:
     _announce(exp, args, run_dir, threads)
     env = _build_env(exp, args.device, rank=dist.rank)
     # the runner validates the whole config before anything is written to disk
-    runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
+    with _naming_source(args):
+        runner = DistillationRunner(env, exp.runner, log_dir=run_dir, device=args.device)
     runner.load(teacher_checkpoint)
     if dist.is_main:
         os.makedirs(run_dir, exist_ok=True)

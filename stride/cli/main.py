@@ -45,7 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
     import platform
 
     from stride import __version__
-    from stride.cli.runtime import threads_arg
+    from stride.cli.runtime import positive_int, threads_arg
 
     parser = _ArgumentParser(prog="stride", description="Fast, strict RL for robot learning.")
     parser.add_argument(
@@ -69,7 +69,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-envs", type=int, default=None, help="number of parallel envs")
     train.add_argument(
         "--iterations",
-        type=int,
+        type=positive_int,
         default=None,
         help="learning iterations this command runs: a new run's length, or with --resume the iterations added "
         "to the checkpoint's (default: the config's max_iterations; with --resume, what remains of it)",
@@ -331,9 +331,13 @@ def _play(args: argparse.Namespace) -> int:
     from stride.runners.evaluate import evaluate_policy
 
     if args.video is not None:
+        from stride.cli.runtime import load_run
         from stride.cli.video import check_video_path
 
         check_video_path(args.video)  # before the policy is loaded: a missing encoder or bad path fails fast
+        if str(load_run(args.run_dir).task).startswith("gym:") and not os.environ.get("DISPLAY"):
+            # MuJoCo picks its OpenGL backend when Gymnasium's MuJoCo envs are imported: headless needs EGL
+            os.environ.setdefault("MUJOCO_GL", "egl")
     exp, runner, checkpoint = _load_run(
         args.run_dir, args.checkpoint, args.device, num_envs=args.num_envs, seed=args.seed
     )

@@ -20,6 +20,7 @@ __all__ = [
     "choose_threads",
     "command_line",
     "load_run",
+    "positive_int",
     "refuse_resume_options",
     "threads_arg",
 ]
@@ -67,6 +68,17 @@ def check_device(device: str) -> str:
     elif parsed.type not in ("cpu", "cuda", "mps"):
         raise StrideError(f"--device '{device}': stride runs on cpu, cuda or mps, got device type '{parsed.type}'.")
     return device
+
+
+def positive_int(text: str) -> int:
+    """Parse an option that counts something: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got '{text}'")
+    return value
 
 
 def threads_arg(text: str) -> int | None:

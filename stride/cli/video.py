@@ -94,7 +94,19 @@ def record_video(
         StrideError: On a bad path, a missing extra, or an env that cannot be drawn.
     """
     out = check_video_path(path)
-    draw, fps = _frame_source(env)
+    source, fps = _frame_source(env)
+
+    def draw() -> np.ndarray:
+        try:
+            return source()
+        except StrideError:
+            raise
+        except Exception as err:  # the renderer's own failure (no OpenGL context, ...) as one line
+            raise StrideError(
+                f"--video: {type(env).__name__} could not render a frame ({type(err).__name__}: {err}). MuJoCo "
+                "envs on a machine without a display need MUJOCO_GL=egl (or osmesa) and its OpenGL library."
+            ) from err
+
     horizon = int(torch.as_tensor(env.max_episode_length).max()) if max_steps is None else max_steps
     reset = getattr(policy, "reset", None) if getattr(policy, "is_recurrent", False) else None
     if reset is not None:

@@ -197,11 +197,16 @@ class TestThreadsAndCommands:
         finally:
             torch.set_num_threads(before)
 
-    def test_bad_threads_value(self, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_bad_threads_and_iterations(self, capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit) as info:
             main(["train", "--threads", "0"])
         assert info.value.code == 2
         assert "expected 'auto' or an integer >= 1" in capsys.readouterr().err
+        for command in ("train", "distill"):
+            with pytest.raises(SystemExit) as info:
+                main([command, "--iterations", "-5"])
+            assert info.value.code == 2
+            assert "argument --iterations: expected an integer >= 1, got '-5'" in capsys.readouterr().err
 
     def test_command_line_quotes(self) -> None:
         assert command_line("no-such-program-xyz", "a b") == "no-such-program-xyz 'a b'"
