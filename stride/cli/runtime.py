@@ -99,7 +99,7 @@ def choose_threads(task: str, device: str, requested: int | None) -> tuple[int, 
 
     ``auto`` (``requested=None``) picks 1 thread for a run on the CPU. The policy's tensors are a few dozen to a
     few thousand rows: torch's extra threads add synchronisation to every small operation and, on a machine shared
-    with other work, wait for busy cores. Measured on a shared 2-core machine (docs/design.md 8.20): 1 thread ran
+    with other work, wait for busy cores. Measured on a shared 2-core machine (docs/design.md 8.22): 1 thread ran
     ``gym:Ant-v5`` 5-50x, the cartpole preset 4-5x and cartpole with 1,024 envs and [256, 256] layers 3x faster
     than torch's default of 2. One thread also makes a run's numbers independent of the machine's core count.
     A run on a GPU keeps torch's default. ``OMP_NUM_THREADS`` set in the environment is respected as the user's
