@@ -21,7 +21,7 @@ from stride.config.schema import PPOCfg
 from stride.config.strict import build
 from stride.extensions.base import Extension, check_compatibility
 from stride.extensions.factory import ExtensionContext, build_extensions
-from stride.extensions.rnd import rnd_state_from_rsl_rl
+from stride.extensions.rnd import rnd_state_from_rsl_rl, rnd_state_to_rsl_rl
 from stride.models.mlp_model import MLPModel, Observations
 from stride.models.registry import MODEL_CLASSES, build_model
 from stride.modules import Distribution, ValueNormalizer
@@ -557,6 +557,12 @@ class PPO(RslRlSurface):
         if self.value_normalizer is not None:
             state["value_normalizer_state_dict"] = self.value_normalizer.state_dict()
         state["extensions"] = {ext.name: ext.state_dict() for ext in self.extensions}
+        if "rnd" in state["extensions"]:
+            # rsl_rl reads RND from these two keys: a copy in its layout, so rsl_rl can load stride's checkpoints
+            networks, optimizer = rnd_state_to_rsl_rl(state["extensions"]["rnd"])
+            state["rnd_state_dict"] = networks
+            if optimizer is not None:
+                state["rnd_optimizer_state_dict"] = optimizer
         if self.is_recurrent:
             # the states the next rollout continues from: needed for a bit-exact resume
             state["recurrent_state"] = {

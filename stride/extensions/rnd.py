@@ -343,6 +343,30 @@ def rnd_state_from_rsl_rl(
     return state
 
 
+def rnd_state_to_rsl_rl(state: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The inverse of :func:`rnd_state_from_rsl_rl`: stride's RND state as rsl_rl's two checkpoint entries.
+
+    Args:
+        state: :meth:`RandomNetworkDistillation.state_dict`.
+
+    Returns:
+        ``(rnd_state_dict, rnd_optimizer_state_dict)`` in rsl_rl's layout (tensors shared, not copied); the schedule
+        step and the discounted returns, which rsl_rl does not save, are left out.
+    """
+    networks: dict[str, Any] = {}
+    for key, value in state.items():
+        name = str(key)
+        if name in _NON_NETWORK_KEYS:
+            continue
+        if name.startswith("reward_normalizer."):
+            name = "reward_normalizer.emp_norm." + name.removeprefix("reward_normalizer.")
+            if isinstance(value, torch.Tensor) and tuple(value.shape) == (1, 1):
+                value = value.reshape(1)
+        networks[name] = value
+    optimizer = state.get("optimizer")
+    return networks, dict(optimizer) if isinstance(optimizer, Mapping) else None
+
+
 def _rnd_groups(context: ExtensionContext, path: str) -> list[str]:
     """The ``rnd_state`` groups: as given in ``obs_groups``, else an env group named ``rnd_state``, else ``policy``."""
     given = context.obs_groups.get("rnd_state")

@@ -152,7 +152,9 @@ def extension_state_mismatches(state: Mapping[str, Any], extensions: Mapping[str
     saved = state.get("extensions", {})
     saved = saved if isinstance(saved, Mapping) else {}
     sources: list[tuple[str, str, object]] = [(f"extensions.{name}", str(name), value) for name, value in saved.items()]
-    sources += [(key, "rnd", state[key]) for key in RSL_RL_RND_KEYS if key in state]
+    # stride writes rsl_rl's RND keys too, as a copy of extensions['rnd']: they count only without that entry
+    if "rnd" not in saved:
+        sources += [(key, "rnd", state[key]) for key in RSL_RL_RND_KEYS if key in state]
     for prefix, name, value in sources:
         if name in extensions:
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -152,8 +153,6 @@ class TestConstructorLeavesEnvAlone:
 
     def test_minimal_env_builds(self) -> None:
         """Isaac Lab's own test builds runners on an env with only get_observations, num_envs, num_actions, cfg."""
-        from types import SimpleNamespace
-
         from tensordict import TensorDict
 
         obs = TensorDict({"obs": torch.ones(1, 2)}, batch_size=[1])
@@ -268,3 +267,37 @@ class TestRunnerSurface:
         assert target.alg.load(saved, None, True) is True
         assert target.alg.load(saved, {"actor": True}, True) is False
         assert differing_leaves(flatten_state(target.alg.save()), flatten_state(saved)) == []
+
+
+class TestRslRlLoadsRnd:
+    """rsl_rl 5.5.1 loads a stride checkpoint of an RND run (its ``rnd_state_dict`` / ``rnd_optimizer_state_dict``)."""
+
+    def test_rsl_rl_reads_stride_rnd(self, tmp_path: Path) -> None:
+        rsl_runners = pytest.importorskip("rsl_rl.runners")
+        cfg = _cfg()
+        cfg["actor"]["class_name"] = cfg["critic"]["class_name"] = "MLPModel"  # rsl_rl needs them spelled out
+        cfg["obs_groups"]["rnd_state"] = ["policy"]
+        cfg["algorithm"]["rnd_cfg"] = {
+            "num_outputs": 2,
+            "predictor_hidden_dims": [8],
+            "target_hidden_dims": [8],
+            "weight": 0.5,
+            "reward_normalization": True,
+            "state_normalization": True,
+        }
+        ours = OnPolicyRunner(make_task("cartpole", num_envs=NUM_ENVS, seed=1), copy.deepcopy(cfg))
+        ours.learn(2)
+        ours.save(str(tmp_path / "m.pt"))
+        env = make_task("cartpole", num_envs=NUM_ENVS, seed=1)
+        env.unwrapped = SimpleNamespace(step_dt=0.02)  # type: ignore[attr-defined]  # rsl_rl scales RND's weight by it
+        theirs = rsl_runners.OnPolicyRunner(env, copy.deepcopy(cfg))
+        theirs.load(str(tmp_path / "m.pt"))  # strict, every part
+        rnd = ours.alg.rnd
+        assert rnd is not None
+        for name, value in rnd.predictor.state_dict().items():  # type: ignore[union-attr]
+            assert torch.equal(theirs.alg.rnd.predictor.state_dict()[name], value), name
+        assert theirs.alg.rnd.optimizer.state_dict()["state"].keys() == rnd.optimizer.state_dict()["state"].keys()
+        # and stride still reads its own checkpoint exactly
+        again = OnPolicyRunner(make_task("cartpole", num_envs=NUM_ENVS, seed=1), copy.deepcopy(cfg) | {"seed": 5})
+        again.load(str(tmp_path / "m.pt"))
+        assert not differing_leaves(flatten_state(again.alg.rnd.state_dict()), flatten_state(rnd.state_dict()))  # type: ignore[union-attr]
