@@ -25,6 +25,14 @@ def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
 
 
+def _assert_same_models(eager: dict[str, Any], comp: dict[str, Any], parts: tuple[str, ...]) -> None:
+    """The compiled run's model state dicts have the eager run's keys and values within TOL."""
+    for part in parts:
+        assert list(comp[part]) == list(eager[part])
+        assert not any("_orig_mod" in k for k in comp[part])
+        assert _max_diff(comp[part], eager[part]) <= TOL, part
+
+
 def _is_compiled(fn: object) -> bool:
     """Whether ``fn`` is a ``torch.compile`` wrapper."""
     return getattr(fn, "_torchdynamo_orig_callable", None) is not None
@@ -103,10 +111,7 @@ class TestPPOCompiledEqualsEager:
 
         saved_eager = torch.load(tmp_path / "eager.pt", weights_only=True)
         saved_comp = torch.load(tmp_path / "compiled.pt", weights_only=True)
-        for part in ("actor_state_dict", "critic_state_dict"):
-            assert list(saved_comp[part]) == list(saved_eager[part])
-            assert not any("_orig_mod" in k for k in saved_comp[part])
-            assert _max_diff(saved_comp[part], saved_eager[part]) <= TOL
+        _assert_same_models(saved_eager, saved_comp, ("actor_state_dict", "critic_state_dict"))
         assert list(saved_comp["optimizer_state_dict"]["state"]) == list(saved_eager["optimizer_state_dict"]["state"])
 
         # the reference: one more eager iteration after the eager checkpoint's state (resume is exact, R08)
@@ -152,10 +157,7 @@ class TestDistillationCompiledEqualsEager:
             assert [_is_compiled(fn) for fn in hot_paths] == [False, mode is not None, mode is not None]
             runner.learn(2)
             states.append(runner.alg.state_dict())
-        eager, comp = states
-        for part in ("student_state_dict", "teacher_state_dict"):
-            assert list(comp[part]) == list(eager[part])
-            assert _max_diff(comp[part], eager[part]) <= TOL
+        _assert_same_models(*states, ("student_state_dict", "teacher_state_dict"))
 
 
 @pytest.mark.slow
@@ -173,7 +175,4 @@ class TestRecurrentPPOCompiledEqualsEager:
             runner = OnPolicyRunner(make_task("cartpole", num_envs=16, seed=5), cfg)
             runner.learn(2)
             states.append(runner.alg.state_dict())
-        eager, comp = states
-        for part in ("actor_state_dict", "critic_state_dict"):
-            assert list(comp[part]) == list(eager[part])
-            assert _max_diff(comp[part], eager[part]) <= TOL
+        _assert_same_models(*states, ("actor_state_dict", "critic_state_dict"))
