@@ -235,14 +235,20 @@ def _build(
     device: str,
     train_cfg: dict[str, Any],
     record_returns: bool = False,
+    stride_compile: str | None = None,
 ) -> _Contender:
-    """A fresh env (same seed for both libraries) and the library's runner on it; rsl_rl's prints are silenced."""
+    """A fresh env (same seed for both libraries) and the library's runner on it; rsl_rl's prints are silenced.
+
+    ``stride_compile`` sets stride's ``torch_compile_mode`` (rsl_rl keeps its eager default).
+    """
     runner_class = _runner_class(library)
     env: VecEnv = make_task(task, num_envs=num_envs, seed=seed, device=device)
     if record_returns:
         env = EpisodeReturnRecorder(env)
     _seed_all(seed)
     cfg = copy.deepcopy(train_cfg)  # rsl_rl writes resolved obs_groups / multi_gpu into the dict it is given
+    if library == "stride" and stride_compile is not None:
+        cfg["torch_compile_mode"] = stride_compile
     with contextlib.redirect_stdout(io.StringIO()):
         runner = runner_class(env, cfg, None, device)
     alg = runner.alg
@@ -287,7 +293,10 @@ def measure_speed(args: argparse.Namespace) -> dict[str, Any]:
     """
     seed = args.seeds[0]
     train_cfg = make_train_cfg(args.steps, args.hidden, seed, model=args.model, rnn_hidden_dim=args.rnn_hidden)
-    contenders = {lib: _build(lib, args.task, args.num_envs, seed, args.device, train_cfg) for lib in LIBRARIES}
+    contenders = {
+        lib: _build(lib, args.task, args.num_envs, seed, args.device, train_cfg, stride_compile=args.stride_compile)
+        for lib in LIBRARIES
+    }
     for c in contenders.values():
         for _ in range(args.warmup):
             _iteration(c)
@@ -330,6 +339,7 @@ def _solve_run(library: Library, seed: int, threshold: float, args: argparse.Nam
         args.device,
         make_train_cfg(args.steps, args.hidden, seed, model=args.model, rnn_hidden_dim=args.rnn_hidden),
         True,
+        stride_compile=args.stride_compile,
     )
     recorder = c.env
     if not isinstance(recorder, EpisodeReturnRecorder):
@@ -420,7 +430,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     cfg, hw, ver = result["config"], result["hardware"], result["versions"]
     lines = [
         f"## stride vs rsl_rl: {cfg['task']}, {cfg['num_envs']} envs x {cfg['steps']} steps, "
-        f"{_model_label(cfg)}, {cfg['device']}",
+        f"{_model_label(cfg)}, {cfg['device']}"
+        + (f", stride torch_compile_mode={cfg['stride_compile']!r}" if cfg.get("stride_compile") else ""),
         "",
         f"Hardware: {hw['cpu_model']} ({hw['cpu_count']} logical CPUs), torch threads {hw['torch_num_threads']}"
         + (f", GPU {hw['gpu_name']}" if "gpu_name" in hw else "")
@@ -516,6 +527,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-solve", action="store_true")
     parser.add_argument("--json", default=None, help="write the full result here")
+    parser.add_argument(
+        "--stride-compile",
+        choices=["default", "max-autotune-no-cudagraphs"],
+        default=None,
+        help="stride's torch_compile_mode (rsl_rl stays eager; compilation happens in the warm-up iterations)",
+    )
     args = parser.parse_args(argv)
     for name in ("num_envs", "steps", "rounds", "block", "max_iterations"):
         if getattr(args, name) < 1:
@@ -557,6 +574,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "warmup": args.warmup,
             "seeds": list(args.seeds),
             "max_iterations": args.max_iterations,
+            "stride_compile": args.stride_compile,
             "train_cfg": make_train_cfg(
                 args.steps, args.hidden, args.seeds[0], model=args.model, rnn_hidden_dim=args.rnn_hidden
             ),

@@ -13,7 +13,8 @@ Reference:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -27,6 +28,7 @@ from stride.models.mlp_model import MLPModel, Observations
 from stride.models.registry import build_model
 from stride.modules.rnn import clone_hidden
 from stride.storage import DistillationStorage
+from stride.utils.compile import CompileMode, compiled
 from stride.utils.distillation_checkpoint import (
     convert_rsl_rl_distillation_checkpoint,
     is_rsl_rl_distillation_checkpoint,
@@ -112,6 +114,10 @@ class Distillation(RslRlSurface):
         # the teacher only labels states: no gradients, never trained, always in eval mode
         self.teacher.requires_grad_(False)
         self.teacher.eval()
+        # the model calls of the rollout and the update (compiled by compile(); the models themselves stay plain)
+        self._student_act: Callable[[Observations], torch.Tensor] = partial(self.student, stochastic_output=True)
+        self._student_forward: Callable[..., torch.Tensor] = self.student
+        self._teacher_forward: Callable[..., torch.Tensor] = self.teacher
         self.storage = storage
         self.clip_actions = clip_actions
         self.teacher_loaded = False
@@ -167,6 +173,28 @@ class Distillation(RslRlSurface):
         storage = DistillationStorage(num_envs, num_steps_per_env, obs, num_actions, device)
         return cls(models[0], models[1], storage, cfg, device, clip_actions)
 
+    def compile(self, mode: CompileMode | None) -> None:
+        """Compile the student's and the teacher's calls of the rollout and the update (rsl_rl's ``alg.compile``).
+
+        Only the routed calls are compiled: ``self.student`` / ``self.teacher`` stay the plain modules, so state
+        dicts, checkpoints, export and ``get_policy()`` are those of the eager run. The student's action sample is
+        drawn outside the compiled region (from the compiled distribution parameters), so it consumes torch's
+        generator exactly as the eager call does. None restores the eager calls.
+
+        Raises:
+            ConfigError: If ``mode`` is not one of :data:`~stride.utils.compile.COMPILE_MODES` or None.
+        """
+        student, distribution = self.student, self.student.distribution
+        self._student_forward = compiled(student.forward, mode)
+        self._teacher_forward = compiled(self.teacher.forward, mode)
+        if mode is None:
+            self._student_act = partial(student, stochastic_output=True)
+        elif distribution is None:
+            self._student_act = self._student_forward
+        else:
+            params = compiled(student.distribution_params, mode)
+            self._student_act = lambda obs: distribution.sample(params(obs))
+
     # ------------------------------------------------------------------------------------------------ rollout
     @property
     def learning_rate(self) -> float:
@@ -192,8 +220,8 @@ class Distillation(RslRlSurface):
         if self.storage.step == 0:
             # the state the student starts this rollout from: the update replays the rollout from it
             self._start_state = self.student.get_hidden_state()
-        student_actions = self.student(obs, stochastic_output=True)
-        teacher_actions = self.teacher(obs)
+        student_actions = self._student_act(obs)
+        teacher_actions = self._teacher_forward(obs)
         if self.clip_actions is not None:
             teacher_actions = teacher_actions.clamp(-self.clip_actions, self.clip_actions)
         beta = self.beta
@@ -252,7 +280,7 @@ class Distillation(RslRlSurface):
                 window_loss = torch.zeros((), device=self.device)
                 for t in range(t0, t1):
                     with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.use_mixed_precision):
-                        actions = self.student(st.observations[t])
+                        actions = self._student_forward(st.observations[t])
                     window_loss = window_loss + behavior_loss(actions.float(), st.teacher_actions[t], cfg.loss_type)
                     # an episode that ended at t starts the next step from a zero state
                     self.student.reset(st.dones[t])

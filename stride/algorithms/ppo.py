@@ -8,7 +8,7 @@ Reference:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 import torch
@@ -27,6 +27,7 @@ from stride.models.registry import MODEL_CLASSES, build_model
 from stride.modules import Distribution, ValueNormalizer
 from stride.modules.rnn import clone_hidden, hidden_batch_size
 from stride.storage import MiniBatch, RolloutStorage
+from stride.utils.compile import CompileMode, compiled
 from stride.utils.distributed import all_reduce_gradients, mean_and_std
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.imports import resolve_callable
@@ -124,6 +125,9 @@ class PPO(RslRlSurface):
         self.device = torch.device(device)
         self.actor = actor.to(self.device)
         self.critic = critic.to(self.device)
+        # the model calls of the rollout and the update (compiled by compile(); the models themselves stay plain)
+        self._actor_params: Callable[..., tuple[torch.Tensor, ...]] = self.actor.distribution_params
+        self._critic_value: Callable[..., torch.Tensor] = self.critic.value
         self.storage = storage
         self.extensions = list(extensions)
         self.is_recurrent = bool(actor.is_recurrent or critic.is_recurrent)
@@ -212,6 +216,18 @@ class PPO(RslRlSurface):
         built = build_extensions(train_cfg.get("algorithm", {}), context, "algorithm")
         return cls(actor, critic, storage, cfg, device, [*built, *extensions])
 
+    def compile(self, mode: CompileMode | None) -> None:
+        """Compile the actor's and the critic's calls of the rollout and the update (rsl_rl's ``alg.compile``).
+
+        Only the routed calls are compiled: ``self.actor`` / ``self.critic`` stay the plain modules, so state dicts,
+        checkpoints, export and ``get_policy()`` are those of the eager run. None restores the eager calls.
+
+        Raises:
+            ConfigError: If ``mode`` is not one of :data:`~stride.utils.compile.COMPILE_MODES` or None.
+        """
+        self._actor_params = compiled(self.actor.distribution_params, mode)
+        self._critic_value = compiled(self.critic.value, mode)
+
     @property
     def distribution(self) -> Distribution:
         """The actor's action distribution.
@@ -254,7 +270,7 @@ class PPO(RslRlSurface):
 
     def _critic_values(self, obs: Observations) -> torch.Tensor:
         """V(s) in return units (denormalized when value normalization is on). Shape: (N,)."""
-        values = self.critic.value(obs)
+        values = self._critic_value(obs)
         if self.value_normalizer is not None:
             values = self.value_normalizer.denormalize(values)
         return values
@@ -276,7 +292,7 @@ class PPO(RslRlSurface):
         if self.is_recurrent:
             # the states the models act from, stored so the update can replay each trajectory from its start
             self.storage.add_hidden_states(self.actor.get_hidden_state(), self.critic.get_hidden_state())
-        params = self.actor.distribution_params(obs)
+        params = self._actor_params(obs)
         actions = self.distribution.sample(params)
         log_prob = self.distribution.log_prob(params, actions)
         values = self._critic_values(obs)
@@ -443,8 +459,8 @@ class PPO(RslRlSurface):
             # recurrent models replay whole trajectories from their stored initial states (truncated BPTT over
             # the rollout); outputs come back in the (T, M, ...) layout of the batch's other tensors
             actor_hidden, critic_hidden = batch.hidden_states if batch.hidden_states is not None else (None, None)
-            params = self.actor.distribution_params(batch.observations, batch.masks, actor_hidden)
-            values = self.critic.value(batch.observations, batch.masks, critic_hidden)
+            params = self._actor_params(batch.observations, batch.masks, actor_hidden)
+            values = self._critic_value(batch.observations, batch.masks, critic_hidden)
         params = tuple(p.float() for p in params)
         values = values.float()
         log_prob = self.distribution.log_prob(params, batch.actions)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from stride.config.strict import build, suggest
+from stride.utils.compile import CompileMode
 from stride.utils.errors import ConfigError
 
 __all__ = [
@@ -681,10 +682,11 @@ class RunnerCfg:
     time limit, ``episode_length_buf``, the step outputs). The runner never steps or resets the env to check it;
     ``stride check-env`` runs the full stepping check."""
 
-    torch_compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = (
-        None
-    )
-    """Compile the models with ``torch.compile`` in this mode; None = eager."""
+    torch_compile_mode: CompileMode | None = None
+    """rsl_rl key: compile the models' calls of the rollout and the update with ``torch.compile`` in this mode
+    ('default' or 'max-autotune-no-cudagraphs'); None = eager. The CUDA-graph modes ('reduce-overhead',
+    'max-autotune') are refused as rsl_rl refuses them. Checkpoints and exports are those of the plain models.
+    OnPolicyRunner and DistillationRunner only."""
 
     logger: str | dict[str, Any] = "tensorboard"
     """Log backend: 'tensorboard', 'wandb', 'neptune', or {'class_name': ..., ...}. metrics.jsonl is always written."""
@@ -769,9 +771,8 @@ class RunnerCfg:
             f"{suggest(self.class_name, ['OnPolicyRunner', 'DistillationRunner', 'OffPolicyRunner'])}.",
         )
         _require(
-            self.torch_compile_mode is None,
+            self.torch_compile_mode is None or self.class_name != "OffPolicyRunner",
             path,
             "torch_compile_mode",
-            "is not supported by this stride version yet; set it to null (stride's eager path is already faster "
-            "than rsl_rl's, see BENCHMARKS.md).",
+            f"is {self.torch_compile_mode!r} but the OffPolicyRunner (SAC, TD3) has no compiled path; set it to null.",
         )

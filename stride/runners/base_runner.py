@@ -31,6 +31,7 @@ from stride.logging import ConsoleView, RunLogger
 from stride.logging.writers import open_writers, resolve_backends, upload_files
 from stride.runners.export import export_jit, export_onnx
 from stride.utils.checkpoint import SCHEMA_VERSION, atomic_save, load_checkpoint
+from stride.utils.compile import CompileMode
 from stride.utils.distributed import rank_local_parts, setup_distributed, start_distributed_learning
 from stride.utils.errors import CheckpointError, ConfigError
 from stride.utils.git_state import record_git_state
@@ -177,6 +178,8 @@ class BaseRunner(Generic[AlgT]):
             else None
         )
         self.alg: AlgT = self._build_algorithm(obs, config.sections)
+        if self.runner_cfg.torch_compile_mode is not None:
+            self._compile(self.runner_cfg.torch_compile_mode)
         self.obs_spec: ObsSpec = observation_spec(obs, self._models())
         # W&B / Neptune / TensorBoard writers are resolved now so a bad logger config fails before any env step
         self._log_backends = resolve_backends(
@@ -210,6 +213,14 @@ class BaseRunner(Generic[AlgT]):
     def _construct_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``algorithm_class.construct`` beyond the common ones."""
         return {}
+
+    def _compile(self, mode: CompileMode) -> None:
+        """Compile the algorithm's hot-path model calls (``torch_compile_mode``); runners without them refuse.
+
+        Raises:
+            ConfigError: The runner has no compiled path.
+        """
+        raise ConfigError(f"torch_compile_mode={mode!r}: the {self.runner_class} has no compiled path; set it to null.")
 
     def _models(self) -> dict[str, nn.Module]:
         """The algorithm's models by section name (for the observation spec)."""

@@ -11,6 +11,7 @@ from torch import nn
 from stride.algorithms.distillation import Distillation
 from stride.runners.base_runner import BaseRunner
 from stride.utils.checkpoint import SCHEMA_VERSION
+from stride.utils.compile import CompileMode
 from stride.utils.distillation_checkpoint import (
     actor_input_size,
     actor_state_for_teacher,
@@ -48,6 +49,9 @@ class DistillationRunner(BaseRunner[Distillation]):
 
     def _construct_kwargs(self) -> dict[str, Any]:
         return {"clip_actions": self.runner_cfg.clip_actions}
+
+    def _compile(self, mode: CompileMode) -> None:
+        self.alg.compile(mode)
 
     def _models(self) -> dict[str, nn.Module]:
         return {"student": self.alg.student, "teacher": self.alg.teacher}

@@ -10,6 +10,7 @@ from torch import nn
 from stride.algorithms.ppo import PPO
 from stride.runners.base_runner import BaseRunner
 from stride.utils.checkpoint import SCHEMA_VERSION
+from stride.utils.compile import CompileMode
 from stride.utils.distillation_checkpoint import is_rsl_rl_distillation_checkpoint, student_as_actor
 
 __all__ = ["OnPolicyRunner"]
@@ -39,6 +40,9 @@ class OnPolicyRunner(BaseRunner[PPO]):
 
     def _construct_kwargs(self) -> dict[str, Any]:
         return {"env": self.env}
+
+    def _compile(self, mode: CompileMode) -> None:
+        self.alg.compile(mode)
 
     def _models(self) -> dict[str, nn.Module]:
         return {"actor": self.alg.actor, "critic": self.alg.critic}

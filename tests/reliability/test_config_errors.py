@@ -110,7 +110,7 @@ INVALID = [
     ("num_steps_per_env", 0, "num_steps_per_env"),
     ("save_interval", 0, "save_interval"),
     ("clip_actions", -1.0, "clip_actions"),
-    ("torch_compile_mode", "default", "torch_compile_mode"),
+    ("torch_compile_mode", "reduce-overhead", "torch_compile_mode"),
     ("class_name", "DistilationRunner", "class_name"),
 ]
 
