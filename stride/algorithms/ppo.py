@@ -128,6 +128,8 @@ class PPO(RslRlSurface):
         # the model calls of the rollout and the update (compiled by compile(); the models themselves stay plain)
         self._actor_params: Callable[..., tuple[torch.Tensor, ...]] = self.actor.distribution_params
         self._critic_value: Callable[..., torch.Tensor] = self.critic.value
+        # None only for a deterministic actor, which check_trainable() refuses to train before any use of it
+        self.distribution = cast(Distribution, actor.distribution)
         self.storage = storage
         self.extensions = list(extensions)
         self.is_recurrent = bool(actor.is_recurrent or critic.is_recurrent)
@@ -227,17 +229,6 @@ class PPO(RslRlSurface):
         """
         self._actor_params = compiled(self.actor.distribution_params, mode)
         self._critic_value = compiled(self.critic.value, mode)
-
-    @property
-    def distribution(self) -> Distribution:
-        """The actor's action distribution.
-
-        Raises:
-            ConfigError: If the actor has none (no ``distribution_cfg``).
-        """
-        if self.actor.distribution is None:
-            self.check_trainable()
-        return cast(Distribution, self.actor.distribution)
 
     def check_trainable(self) -> None:
         """Raise before training when the configuration can build and run a policy but not train it.

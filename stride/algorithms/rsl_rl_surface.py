@@ -15,6 +15,8 @@ __all__ = ["RslRlSurface"]
 
 
 class _StatefulAlgorithm(Protocol):
+    rsl_rl_parts: ClassVar[dict[str, str]]
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(
@@ -38,7 +40,10 @@ class RslRlSurface:
         return self.state_dict()
 
     def load(
-        self, loaded_dict: Mapping[str, Any], load_cfg: Mapping[str, bool] | None = None, strict: bool = True
+        self: _StatefulAlgorithm,
+        loaded_dict: Mapping[str, Any],
+        load_cfg: Mapping[str, bool] | None = None,
+        strict: bool = True,
     ) -> bool:
         """Restore a checkpoint dict as rsl_rl's ``alg.load`` does.
 
@@ -54,8 +59,7 @@ class RslRlSurface:
         Raises:
             CheckpointError: If a selected part does not match the models.
         """
-        algorithm: Any = self
-        data, _ = algorithm.convert_checkpoint(loaded_dict, strict)
+        data, _ = self.convert_checkpoint(loaded_dict, strict)
         if load_cfg is None:
             wanted = {key: True for key in (*self.rsl_rl_parts, "iteration")}
         else:
@@ -63,5 +67,5 @@ class RslRlSurface:
         parts = {part: wanted[key] for key, part in self.rsl_rl_parts.items()}
         # recurrent states belong to a continuing run; the rest of the selection decides
         parts["recurrent_state"] = load_cfg is None or wanted["iteration"]
-        algorithm.load_state_dict(data, parts, strict)
+        self.load_state_dict(data, parts, strict)
         return wanted["iteration"]

@@ -163,7 +163,7 @@ def _resume(args: argparse.Namespace) -> int:
     Loads the run's latest checkpoint (student, teacher, optimizer, iteration, RNG and task state) and continues to
     its planned ``max_iterations``, or ``--iterations`` more.
     """
-    from stride.cli.main import _build_env, _iterations_to_run, _latest_checkpoint
+    from stride.cli.main import _build_env, _iterations_to_run, _latest_checkpoint, _nothing_to_do
     from stride.cli.runtime import choose_threads, load_run, refuse_resume_options
     from stride.runners import DistillationRunner
     from stride.utils.distributed import distributed_info
@@ -178,12 +178,7 @@ def _resume(args: argparse.Namespace) -> int:
     runner.load(checkpoint)
     iterations = _iterations_to_run(runner, args.iterations)
     if iterations == 0:
-        sys.stdout.write(
-            f"{run_dir} is at iteration {runner.current_learning_iteration}, the end of its planned run "
-            f"(max_iterations {runner.runner_cfg.max_iterations or 100}); nothing to do. "
-            "Pass --iterations N to train N more.\n"
-        )
-        return 0
+        return _nothing_to_do(run_dir, runner, sys.stdout)
     _announce(exp, args, run_dir, threads)
     runner.learn(iterations, init_at_random_ep_len=exp.init_at_random_ep_len)
     headline = f"resumed {checkpoint} for {iterations} more iterations (now at {runner.current_learning_iteration})"

@@ -199,6 +199,16 @@ def _iterations_to_run(runner: Any, more: int | None) -> int:
     return more if more is not None else max(planned - runner.current_learning_iteration, 0)
 
 
+def _nothing_to_do(run_dir: str, runner: Any, out: Any) -> int:
+    """Say that a resumed run has reached its planned end (nothing is trained or written); returns exit code 0."""
+    out.write(
+        f"{run_dir} is at iteration {runner.current_learning_iteration}, the end of its planned run "
+        f"(max_iterations {runner.runner_cfg.max_iterations or 100}); nothing to do. "
+        "Pass --iterations N to train N more.\n"
+    )
+    return 0
+
+
 def _runner_class(runner_cfg: Any) -> Any:
     """The runner class the config's ``class_name`` names (OnPolicyRunner when absent)."""
     from stride.config.schema import RUNNER_CLASS_NAMES
@@ -255,12 +265,7 @@ def _train(args: argparse.Namespace) -> int:
     # restart runs what is left of the plan
     iterations = _iterations_to_run(runner, None if restarted else args.iterations)
     if iterations == 0:
-        out.write(
-            f"{run_dir} is at iteration {runner.current_learning_iteration}, the end of its planned run "
-            f"(max_iterations {runner.runner_cfg.max_iterations or 100}); nothing to do. "
-            "Pass --iterations N to train N more.\n"
-        )
-        return 0
+        return _nothing_to_do(run_dir, runner, out)
     start = runner.current_learning_iteration
     if dist.is_main:
         out.write(

@@ -82,16 +82,13 @@ def positive_int(text: str) -> int:
 
 
 def threads_arg(text: str) -> int | None:
-    """Parse ``--threads``: ``--threads``: ``auto`` (None) or an integer >= 1."""
+    """Parse ``--threads``: ``auto`` (None) or an integer >= 1."""
     if text == "auto":
         return None
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got '{text}'")
-    return value
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got '{text}'") from None
 
 
 def choose_threads(task: str, device: str, requested: int | None) -> tuple[int, str]:

@@ -37,6 +37,9 @@ class RunnerConfig:
     sections: dict[str, Any]
     """The migrated v5 dict (algorithm and model sections), with the runner-derived defaults filled in."""
 
+    settings: dict[str, Any]
+    """Every runner key with its resolved value, without the other runner's sections (rsl_rl's ``runner.cfg``)."""
+
     recorded: dict[str, Any]
     """YAML-safe copy of the resolved config (callables as ``'module:name'``), without the other runner's sections."""
 
@@ -84,11 +87,11 @@ def intake(
     ):
         # a linear learning-rate schedule spans the planned run
         sections["algorithm"] = {**algorithm, "schedule_iterations": runner.max_iterations}
-    recorded = to_dict(runner)
+    settings = to_dict(runner)
     for section in MODEL_SECTIONS:
         if section not in model_sections:
-            recorded.pop(section, None)
-    return RunnerConfig(runner=runner, sections=sections, recorded=plain_config(recorded))
+            settings.pop(section, None)
+    return RunnerConfig(runner=runner, sections=sections, settings=settings, recorded=plain_config(settings))
 
 
 def _check_runner_class(sections: Mapping[str, Any], runner_class: str, model_sections: tuple[str, ...]) -> None:

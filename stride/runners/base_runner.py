@@ -22,9 +22,8 @@ from tensordict import TensorDict
 from torch import nn
 
 from stride import __version__
-from stride.config.intake import MODEL_SECTIONS, intake, plain_config
+from stride.config.intake import intake, plain_config
 from stride.config.schema import RunnerCfg
-from stride.config.strict import to_dict
 from stride.env.checker import LiveCheck
 from stride.env.vec_env import VecEnv
 from stride.logging import ConsoleView, RunLogger
@@ -154,10 +153,7 @@ class BaseRunner(Generic[AlgT]):
         config = intake(train_cfg, self.runner_class, self.model_sections, stacklevel=3)
         self.runner_cfg: RunnerCfg = config.runner
         # rsl_rl's runner.cfg: the config as a dict (a copy with every runner key; downstream code reads it)
-        self.cfg: dict[str, Any] = to_dict(config.runner)
-        for section in MODEL_SECTIONS:
-            if section not in self.model_sections:
-                self.cfg.pop(section, None)
+        self.cfg: dict[str, Any] = config.settings
         self.train_cfg = config.recorded
         self.device = torch.device(device)
         self.log_dir = log_dir
@@ -194,7 +190,6 @@ class BaseRunner(Generic[AlgT]):
         self._loaded = False
         self._ep_return: torch.Tensor | None = None
         self._ep_length: torch.Tensor | None = None
-        self._saved_last = False
 
     # ------------------------------------------------------------------------------------------ subclass hooks
     def _build_algorithm(self, obs: TensorDict, sections: Mapping[str, Any]) -> AlgT:
@@ -297,7 +292,7 @@ class BaseRunner(Generic[AlgT]):
             self.log_dir is not None
             and self._dist.is_main  # torchrun: only rank 0 writes
             and self.current_learning_iteration > start_it
-            and not self._saved_last
+            and not self._is_save_point(self.current_learning_iteration - 1)  # else the loop just wrote it
         ):
             self.save(self.checkpoint_path(self.current_learning_iteration))
         plot = logger.close()
@@ -368,9 +363,7 @@ class BaseRunner(Generic[AlgT]):
             self.total_env_steps += cfg.num_steps_per_env * num_envs * self._dist.world_size  # all ranks' steps
             scalars = self._iteration_scalars(ended, losses, extra_logs, t1 - t0, t2 - t1)
             logger.log(it, scalars, start_iteration=start_it, total_iterations=total_it)
-            # rsl_rl's save points and names: after iteration `it` (0-based) when it % save_interval == 0
-            self._saved_last = self.log_dir is not None and it % cfg.save_interval == 0
-            if self._saved_last and self._dist.is_main:  # torchrun: only rank 0 writes
+            if self.log_dir is not None and self._is_save_point(it) and self._dist.is_main:  # only rank 0 writes
                 self.save(self.checkpoint_path(it + 1))
             if stop.signum is not None:
                 return
@@ -433,6 +426,10 @@ class BaseRunner(Generic[AlgT]):
         return scalars
 
     # ------------------------------------------------------------------------------------------ checkpoints
+    def _is_save_point(self, it: int) -> bool:
+        """rsl_rl's save points: after iteration ``it`` (0-based) when ``it % save_interval == 0``."""
+        return it % self.runner_cfg.save_interval == 0
+
     def checkpoint_path(self, completed_iterations: int) -> str:
         """Where the checkpoint after ``completed_iterations`` goes: rsl_rl's name, ``model_{index}.pt``.
 
@@ -478,8 +475,7 @@ class BaseRunner(Generic[AlgT]):
         if callable(env_state):
             state["env_state"] = env_state()
         atomic_save(state, path)
-        if self._logger is not None and self.runner_cfg.upload_model:
-            upload_files(self._logger.writers, [path])
+        self.logger.save_model(path, self.current_learning_iteration)
 
     def _parse_load_cfg(self, load_cfg: Mapping[str, bool] | None) -> dict[str, bool]:
         """rsl_rl's meaning: None restores every part; a dict restores exactly the parts it names true."""
