@@ -25,6 +25,7 @@ from stride.models.mlp_model import Observations
 from stride.models.q_model import QModel
 from stride.models.tanh_actor import TanhActor
 from stride.storage.replay_buffer import ReplayBatch, ReplayBuffer
+from stride.utils.distributed import all_reduce_gradients
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.obs_groups import resolve_obs_groups
 from stride.utils.optim import load_optimizer_state, make_optimizer, step_unless
@@ -363,10 +364,17 @@ class OffPolicyAlgorithm:
         return loss.detach(), q_mean, bad
 
     def _step(self, optimizer: torch.optim.Optimizer, model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
-        """Backward, optional clipping, and the optimizer step unless the loss or gradient norm is non-finite."""
+        """Backward, optional clipping, and the optimizer step unless the loss or gradient norm is non-finite.
+
+        Under torchrun the gradients and the loss are averaged over the ranks in one flat all-reduce before the
+        check, so every rank takes (or skips) the same step; in one process the hook returns at once.
+        """
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        bad = ~torch.isfinite(loss.detach())
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        # multi-process: ∇ and L averaged over the ranks = those of the mean loss over the union of their batches
+        mean_loss = all_reduce_gradients(parameters, loss.detach().reshape(1))
+        bad = ~torch.isfinite(mean_loss).all()
         if self.cfg.max_grad_norm is not None:
             norm = nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm, foreach=True)
             bad = bad | ~torch.isfinite(norm)

@@ -21,6 +21,7 @@ from stride.models.mlp_model import Observations
 from stride.models.q_model import QModel
 from stride.models.tanh_actor import TanhActor
 from stride.storage.replay_buffer import ReplayBatch, ReplayBuffer
+from stride.utils.distributed import all_reduce_gradients
 from stride.utils.optim import make_optimizer, step_unless
 
 __all__ = ["SAC", "temperature_loss"]
@@ -102,7 +103,9 @@ class SAC(OffPolicyAlgorithm):
             alpha_loss = temperature_loss(self.log_alpha, log_prob, self.target_entropy)
             self.alpha_optimizer.zero_grad(set_to_none=True)
             alpha_loss.backward()
-            alpha_bad = ~torch.isfinite(alpha_loss.detach())
+            # multi-process: dJ/d log α averaged over the ranks with the loss (no-op in one process)
+            mean_alpha_loss = all_reduce_gradients([self.log_alpha], alpha_loss.detach().reshape(1))
+            alpha_bad = ~torch.isfinite(mean_alpha_loss).all()
             step_unless(self.alpha_optimizer, alpha_bad | actor_bad)
         else:
             alpha_loss = torch.zeros((), device=self.device)
