@@ -19,10 +19,13 @@ from stride.algorithms.off_policy_targets import categorical_projection, polyak_
 from stride.config.off_policy import OffPolicyCfg, QModelCfg, check_actor_section
 from stride.config.schema import MLPModelCfg
 from stride.config.strict import build, to_dict
+from stride.extensions.base import Extension
+from stride.extensions.factory import REPLAY_BUILDERS, ExtensionContext, build_extensions
 from stride.models.mlp_model import Observations
 from stride.models.q_model import QModel
 from stride.models.tanh_actor import TanhActor
 from stride.storage.replay_buffer import ReplayBatch, ReplayBuffer
+from stride.utils.distributed import all_reduce_gradients
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.obs_groups import resolve_obs_groups
 from stride.utils.optim import load_optimizer_state, make_optimizer, step_unless
@@ -41,6 +44,7 @@ class OffPolicyAlgorithm:
         cfg: Algorithm settings.
         num_steps_per_env: Env steps per iteration (the update count is ``num_updates_per_step`` times this).
         device: Where models and buffer live.
+        extensions: Hooks on replay batches and the actor's loss (symmetry).
     """
 
     cfg_class: ClassVar[type[OffPolicyCfg]] = OffPolicyCfg
@@ -63,9 +67,11 @@ class OffPolicyAlgorithm:
         cfg: OffPolicyCfg,
         num_steps_per_env: int,
         device: str | torch.device = "cpu",
+        extensions: Sequence[Extension] = (),
     ) -> None:
         self.cfg = cfg
         self.device = torch.device(device)
+        self.extensions = list(extensions)
         self.actor = actor.to(self.device)
         self.critic = critic.to(self.device)
         self.buffer = buffer
@@ -101,9 +107,13 @@ class OffPolicyAlgorithm:
         train_cfg: Mapping[str, Any],
         obs_groups: Mapping[str, Sequence[str]],
         device: str | torch.device,
+        env: Any = None,
         **_: Any,
     ) -> OffPolicyAlgorithm:
-        """Build actor, critic, replay buffer and the algorithm from an rsl_rl-style train_cfg (not modified).
+        """Build actor, critic, replay buffer, extensions and the algorithm from an rsl_rl-style train_cfg.
+
+        The ``symmetry_cfg`` of the algorithm section builds a
+        :class:`~stride.extensions.replay_symmetry.ReplaySymmetry`; ``train_cfg`` is not modified.
 
         Raises:
             ConfigError: On an unknown key, an invalid value, or a buffer too small for ``n_step``.
@@ -127,7 +137,19 @@ class OffPolicyAlgorithm:
         buffer = ReplayBuffer(
             num_envs, capacity, obs, [*groups["actor"], *groups["critic"]], num_actions, buffer_device
         )
-        algorithm = cls(actor, critic, buffer, cfg, num_steps_per_env, device)
+        context = ExtensionContext(
+            env=env,
+            obs=obs,
+            obs_groups=obs_groups,
+            actor=actor,
+            critic=critic,
+            num_envs=num_envs,
+            num_steps_per_env=num_steps_per_env,
+            device=torch.device(device),
+            gamma=cfg.gamma,
+        )
+        extensions = build_extensions(train_cfg.get("algorithm", {}), context, "algorithm", REPLAY_BUILDERS)
+        algorithm = cls(actor, critic, buffer, cfg, num_steps_per_env, device, extensions)
         algorithm.sections = {"algorithm": to_dict(cfg), "actor": to_dict(actor_cfg), "critic": to_dict(critic_cfg)}
         return algorithm
 
@@ -218,12 +240,17 @@ class OffPolicyAlgorithm:
         flags: list[torch.Tensor] = []
         for _ in range(steps):
             batch = self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma).to(self.device)
-            values, present, bad = self._update_step(batch)
+            # augmentation extensions append transformed copies after the batch_size original rows
+            for ext in self.extensions:
+                batch = ext.augment_replay_batch(batch)
+            values, present, bad = self._update_step(batch, cfg.batch_size)
             skipped = bad.any()
             sums += torch.where(skipped, torch.zeros_like(values), values)
             presence.append(present)
             flags.append(skipped)
             self.num_updates += 1
+        for ext in self.extensions:
+            ext.after_update(self.buffer)
         # the one host read of the update: sums and flags together
         host = torch.cat([sums, torch.stack(flags).to(sums.dtype), self._host_extras()]).tolist()
         bad_steps = [i for i, f in enumerate(host[num_keys : num_keys + steps]) if f]
@@ -256,8 +283,12 @@ class OffPolicyAlgorithm:
         """Names of :meth:`_host_extras`' values."""
         return {}
 
-    def _update_step(self, batch: ReplayBatch) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
+    def _update_step(self, batch: ReplayBatch, num_original: int) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
         """One gradient step.
+
+        Args:
+            batch: The sampled batch, with any augmentation extension's copies after its first ``num_original`` rows.
+            num_original: Rows sampled from the buffer (``batch_size``).
 
         Returns:
             ``(values, present, bad)``: detached loss terms then statistics (``loss_keys + stat_keys``), a host
@@ -333,14 +364,44 @@ class OffPolicyAlgorithm:
         return loss.detach(), q_mean, bad
 
     def _step(self, optimizer: torch.optim.Optimizer, model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
-        """Backward, optional clipping, and the optimizer step unless the loss or gradient norm is non-finite."""
+        """Backward, optional clipping, and the optimizer step unless the loss or gradient norm is non-finite.
+
+        Under torchrun the gradients and the loss are averaged over the ranks in one flat all-reduce before the
+        check, so every rank takes (or skips) the same step; in one process the hook returns at once.
+        """
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        bad = ~torch.isfinite(loss.detach())
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        # multi-process: ∇ and L averaged over the ranks = those of the mean loss over the union of their batches
+        mean_loss = all_reduce_gradients(parameters, loss.detach().reshape(1))
+        bad = ~torch.isfinite(mean_loss).all()
         if self.cfg.max_grad_norm is not None:
             norm = nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm, foreach=True)
             bad = bad | ~torch.isfinite(norm)
         step_unless(optimizer, bad)
+        return bad
+
+    def _actor_step(
+        self, batch: ReplayBatch, loss: torch.Tensor, mean_actions: torch.Tensor, num_original: int
+    ) -> torch.Tensor:
+        """The actor's gradient step on ``loss`` plus the extensions' actor losses (the mirror loss).
+
+        Args:
+            batch: The (augmented) batch the loss was computed on.
+            loss: The algorithm's actor loss.
+            mean_actions: tanh(μ(s)) for every row of ``batch``, with gradient. Shape: (B, A).
+            num_original: Rows before augmentation.
+
+        Returns:
+            The step's non-finite flag (0-d bool); the step was not applied when it is set.
+        """
+        outputs = {"mean_actions": mean_actions, "original_batch_size": num_original}
+        for ext in self.extensions:
+            for term in ext.extra_actor_loss(batch, outputs).values():
+                loss = loss + term
+        bad = self._step(self.actor_optimizer, self.actor, loss)
+        for ext in self.extensions:
+            ext.after_optimizer_step(bad)
         return bad
 
     def _actor_q(self, obs: Observations, actions: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ Reference:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -16,10 +16,12 @@ from torch import nn
 
 from stride.algorithms.off_policy import OffPolicyAlgorithm
 from stride.config.off_policy import SACCfg
+from stride.extensions.base import Extension
 from stride.models.mlp_model import Observations
 from stride.models.q_model import QModel
 from stride.models.tanh_actor import TanhActor
 from stride.storage.replay_buffer import ReplayBatch, ReplayBuffer
+from stride.utils.distributed import all_reduce_gradients
 from stride.utils.optim import make_optimizer, step_unless
 
 __all__ = ["SAC", "temperature_loss"]
@@ -52,6 +54,7 @@ class SAC(OffPolicyAlgorithm):
         cfg: SAC settings.
         num_steps_per_env: Env steps per iteration.
         device: Where models and buffer live.
+        extensions: Hooks on replay batches and the actor's loss (symmetry).
     """
 
     cfg_class: ClassVar[type[SACCfg]] = SACCfg
@@ -67,8 +70,9 @@ class SAC(OffPolicyAlgorithm):
         cfg: SACCfg,
         num_steps_per_env: int,
         device: str | torch.device = "cpu",
+        extensions: Sequence[Extension] = (),
     ) -> None:
-        super().__init__(actor, critic, buffer, cfg, num_steps_per_env, device)
+        super().__init__(actor, critic, buffer, cfg, num_steps_per_env, device, extensions)
         self.sac_cfg = cfg
         self.target_entropy = float(cfg.target_entropy) if cfg.target_entropy is not None else -float(self.num_actions)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha), device=self.device))
@@ -80,7 +84,7 @@ class SAC(OffPolicyAlgorithm):
         """A = tanh(μ + σ·ε): SAC explores with its own stochastic policy."""
         return self.actor.sample(obs)[0]
 
-    def _update_step(self, batch: ReplayBatch) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
+    def _update_step(self, batch: ReplayBatch, num_original: int) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
         alpha = self.log_alpha.detach().exp()
         # critic: y = G + γ^m · (min_e Q'_e(s', a') − α log π(a'|s')), a' ~ π(·|s')
         with torch.no_grad(), self._autocast():
@@ -89,17 +93,19 @@ class SAC(OffPolicyAlgorithm):
         critic_loss, q_mean, critic_bad = self._critic_step(batch, target)
         # actor: L_π = E[α log π(a|s) − min_e Q_e(s, a)], a ~ π(·|s) reparameterized
         with self._autocast():
-            actions, log_prob = self.actor.sample(batch.observations)
+            actions, log_prob, mean_actions = self.actor.sample_and_mean(batch.observations)
         log_prob = log_prob.float()
         q = self._actor_q(batch.observations, actions.float()).min(dim=0).values
         actor_loss = (alpha * log_prob - q).mean()
-        actor_bad = self._step(self.actor_optimizer, self.actor, actor_loss)
+        actor_bad = self._actor_step(batch, actor_loss, mean_actions.float(), num_original)
         # temperature: J(α) = E[−α (log π + H̄)]
         if self.sac_cfg.auto_alpha:
             alpha_loss = temperature_loss(self.log_alpha, log_prob, self.target_entropy)
             self.alpha_optimizer.zero_grad(set_to_none=True)
             alpha_loss.backward()
-            alpha_bad = ~torch.isfinite(alpha_loss.detach())
+            # multi-process: dJ/d log α averaged over the ranks with the loss (no-op in one process)
+            mean_alpha_loss = all_reduce_gradients([self.log_alpha], alpha_loss.detach().reshape(1))
+            alpha_bad = ~torch.isfinite(mean_alpha_loss).all()
             step_unless(self.alpha_optimizer, alpha_bad | actor_bad)
         else:
             alpha_loss = torch.zeros((), device=self.device)

@@ -8,6 +8,7 @@ Reference:
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from stride.algorithms.off_policy import OffPolicyAlgorithm
 from stride.algorithms.off_policy_targets import polyak_update
 from stride.config.off_policy import TD3Cfg
+from stride.extensions.base import Extension
 from stride.models.mlp_model import Observations
 from stride.models.q_model import QModel
 from stride.models.tanh_actor import TanhActor
@@ -43,6 +45,7 @@ class TD3(OffPolicyAlgorithm):
         cfg: TD3 settings.
         num_steps_per_env: Env steps per iteration.
         device: Where models and buffer live.
+        extensions: Hooks on replay batches and the actor's loss (symmetry).
     """
 
     cfg_class: ClassVar[type[TD3Cfg]] = TD3Cfg
@@ -58,8 +61,9 @@ class TD3(OffPolicyAlgorithm):
         cfg: TD3Cfg,
         num_steps_per_env: int,
         device: str | torch.device = "cpu",
+        extensions: Sequence[Extension] = (),
     ) -> None:
-        super().__init__(actor, critic, buffer, cfg, num_steps_per_env, device)
+        super().__init__(actor, critic, buffer, cfg, num_steps_per_env, device, extensions)
         self.td3_cfg = cfg
         # the target actor copies the MLP; it reads observations through the online normalizer
         self.actor_target: nn.Module = copy.deepcopy(self.actor.mlp).requires_grad_(False)
@@ -74,7 +78,7 @@ class TD3(OffPolicyAlgorithm):
         """μ'(s') = tanh(target MLP(normalized s')). Shape: (B, A)."""
         return torch.tanh(self.actor_target(self.actor.latent(obs)))
 
-    def _update_step(self, batch: ReplayBatch) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
+    def _update_step(self, batch: ReplayBatch, num_original: int) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
         cfg = self.td3_cfg
         # critic: y = G + γ^m · min_e Q'_e(s', a'), a' = smoothed μ'(s')
         with torch.no_grad(), self._autocast():
@@ -88,7 +92,7 @@ class TD3(OffPolicyAlgorithm):
             with self._autocast():
                 actions = self.actor.act_deterministic(batch.observations)
             actor_loss = -self._actor_q(batch.observations, actions.float())[0].mean()
-            actor_bad = self._step(self.actor_optimizer, self.actor, actor_loss)
+            actor_bad = self._actor_step(batch, actor_loss, actions.float(), num_original)
             polyak_update(self.actor_target.parameters(), self.actor.mlp.parameters(), cfg.tau)
             values = torch.stack([critic_loss, actor_loss.detach(), q_mean])
             return values, [True, True, True], torch.stack([critic_bad, actor_bad])

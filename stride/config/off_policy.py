@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from stride.config.schema import MLPModelCfg, OptimizerName, _require
 from stride.config.strict import suggest
@@ -149,6 +149,10 @@ class OffPolicyCfg:
     save_replay_buffer: bool = False
     """Store the replay buffer in checkpoints (large: obs and next obs of every transition); needed for an exact
     resume. Without it a loaded run refills the buffer (random actions for ``learning_starts`` steps again)."""
+
+    symmetry_cfg: dict[str, Any] | None = None
+    """Symmetry augmentation / mirror loss on replay batches (rsl_rl's ``symmetry_cfg`` keys, see ``SymmetryCfg``);
+    None disables it."""
 
     def validate(self, path: str) -> None:
         """Check ranges.

@@ -14,6 +14,7 @@ import torch
 
 if TYPE_CHECKING:
     from stride.storage import MiniBatch, RolloutStorage
+    from stride.storage.replay_buffer import ReplayBatch, ReplayBuffer
 
 __all__ = ["Extension", "check_compatibility"]
 
@@ -25,6 +26,10 @@ class Extension:
     stored), then per mini-batch ``augment_batch`` before the forward passes and ``extra_loss`` after them, then
     ``after_update`` once, then ``stats`` for logging. ``sync`` is called after gradients are all-reduced in
     multi-process training.
+
+    Off-policy learners (SAC, TD3) call ``augment_replay_batch`` on every sampled batch, ``extra_actor_loss``
+    and ``after_optimizer_step`` at every actor step, then ``after_update`` once per iteration with their replay
+    buffer.
     """
 
     name: ClassVar[str] = "extension"
@@ -51,6 +56,18 @@ class Extension:
         """
         return {}
 
+    def augment_replay_batch(self, batch: ReplayBatch) -> ReplayBatch:
+        """Off-policy learners: return the sampled replay batch to train on (e.g. with mirrored copies appended)."""
+        return batch
+
+    def extra_actor_loss(self, batch: ReplayBatch, outputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Off-policy learners: losses to add to the actor's loss (already weighted), keyed by log name.
+
+        ``outputs`` holds ``mean_actions`` (the actor's deterministic actions tanh(μ(s)) for every row of
+        ``batch``, with gradient) and ``original_batch_size`` (rows before augmentation).
+        """
+        return {}
+
     def after_optimizer_step(self, skipped: torch.Tensor) -> None:
         """Called after each mini-batch's optimizer step (e.g. to step the extension's own optimizer).
 
@@ -59,8 +76,12 @@ class Extension:
                 gradient was not finite.
         """
 
-    def after_update(self, storage: RolloutStorage) -> None:
-        """Called once per iteration after the optimizer steps (e.g. to update normalizers)."""
+    def after_update(self, storage: RolloutStorage | ReplayBuffer) -> None:
+        """Called once per iteration after the optimizer steps (e.g. to update normalizers).
+
+        Args:
+            storage: The algorithm's rollout storage (PPO) or replay buffer (SAC, TD3).
+        """
 
     def stats(self) -> dict[str, torch.Tensor | float]:
         """Scalars to log for this iteration."""

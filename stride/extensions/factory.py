@@ -17,7 +17,7 @@ from torch import nn
 
 from stride.extensions.base import Extension
 
-__all__ = ["ExtensionContext", "build_extensions", "register_extension_builder"]
+__all__ = ["REPLAY_BUILDERS", "ExtensionContext", "build_extensions", "register_extension_builder"]
 
 
 @dataclass(kw_only=True)
@@ -77,19 +77,32 @@ def _resolve(builder: str | Builder) -> Builder:
     return getattr(importlib.import_module(module), attr)
 
 
-def build_extensions(sections: Mapping[str, Any], context: ExtensionContext, path: str) -> list[Extension]:
+REPLAY_BUILDERS: dict[str, str | Builder] = {
+    "symmetry_cfg": "stride.extensions.replay_symmetry:build_replay_symmetry",
+}
+"""The builders of the off-policy learners (SAC, TD3): their extensions work on replay batches."""
+
+
+def build_extensions(
+    sections: Mapping[str, Any],
+    context: ExtensionContext,
+    path: str,
+    builders: Mapping[str, str | Builder] | None = None,
+) -> list[Extension]:
     """Build one extension per non-None config key that has a builder, in a fixed order (RND, then symmetry).
 
     Args:
         sections: The algorithm config as a dict (only the extension keys are read).
         context: See :class:`ExtensionContext`.
         path: Config path of the algorithm section (``"algorithm"``), for errors.
+        builders: Config key → builder; None: the on-policy builders (``rnd_cfg``, ``symmetry_cfg`` and the
+            registered ones). The off-policy learners pass :data:`REPLAY_BUILDERS`.
 
     Returns:
-        The extensions, in ``_BUILDERS`` order.
+        The extensions, in the builders' order.
     """
     extensions: list[Extension] = []
-    for key, builder in _BUILDERS.items():
+    for key, builder in (_BUILDERS if builders is None else builders).items():
         section = sections.get(key)
         if section is None:
             continue

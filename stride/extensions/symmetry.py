@@ -54,7 +54,15 @@ from stride.storage.rollout_storage import Hidden
 from stride.utils.errors import ConfigError
 from stride.utils.imports import resolve_callable
 
-__all__ = ["Symmetry", "build_symmetry", "check_augmentation_function"]
+__all__ = [
+    "MirrorStatistic",
+    "Symmetry",
+    "augmented_copies",
+    "build_symmetry",
+    "check_augmentation_function",
+    "check_on_samples",
+    "symmetry_function",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -87,7 +95,43 @@ def _stack_copies(x: torch.Tensor, copies: int, steps: int) -> torch.Tensor:
     return per_copy.movedim(0, 1).flatten(1, 2)
 
 
-class Symmetry(Extension):
+class MirrorStatistic(Extension):
+    """The logged mirror loss shared by PPO's and the off-policy learners' symmetry extensions.
+
+    A subclass sets ``_last`` to each step's unweighted MSE (detached); :meth:`after_optimizer_step` counts it unless
+    the step was skipped, and :meth:`_close_iteration` turns the sums into the iteration's ``Loss/symmetry``. No host
+    read: everything stays on the device until the runner logs it.
+
+    Args:
+        device: Where the statistic accumulates.
+    """
+
+    name = "symmetry"
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self._last = torch.zeros((), device=device)
+        self._sum = torch.zeros((), device=device)
+        self._count = torch.zeros((), device=device)
+        self._mean = torch.full((), float("nan"), device=device)
+
+    def after_optimizer_step(self, skipped: torch.Tensor) -> None:
+        """Count the step's MSE unless the algorithm skipped its step."""
+        applied = (~skipped).to(self._last.dtype)
+        self._sum += applied * self._last
+        self._count += applied
+
+    def _close_iteration(self) -> None:
+        """The mean MSE over the applied steps becomes this iteration's statistic; the sums restart."""
+        self._mean = self._sum / self._count.clamp(min=1.0)
+        self._sum = torch.zeros_like(self._sum)
+        self._count = torch.zeros_like(self._count)
+
+    def stats(self) -> dict[str, torch.Tensor | float]:
+        """``Loss/symmetry``: the unweighted mirror MSE, averaged over the iteration's steps (as rsl_rl)."""
+        return {"Loss/symmetry": self._mean}
+
+
+class Symmetry(MirrorStatistic):
     """Mirror augmentation of mini-batches and the mirror loss, for feed-forward and recurrent models.
 
     Args:
@@ -101,8 +145,6 @@ class Symmetry(Extension):
         storage: The algorithm's rollout storage (needed with recurrent models).
         device: Where the logged statistics accumulate.
     """
-
-    name = "symmetry"
 
     def __init__(
         self,
@@ -119,6 +161,7 @@ class Symmetry(Extension):
         distribution = actor.distribution
         if distribution is None:
             raise ConfigError("symmetry_cfg needs an actor with a distribution (actor.distribution_cfg).")
+        super().__init__(device)
         self.cfg = cfg
         self.func = func
         self.env = env
@@ -139,10 +182,6 @@ class Symmetry(Extension):
         self._start: dict[str, list[HiddenState]] = {key: [None] * (copies - 1) for key in self._recurrent}
         self._carry: dict[str, list[HiddenState]] = {key: [None] * (copies - 1) for key in self._recurrent}
         self._replayed = False
-        self._last = torch.zeros((), device=device)
-        self._sum = torch.zeros((), device=device)
-        self._count = torch.zeros((), device=device)
-        self._mean = torch.full((), float("nan"), device=device)
 
     # ------------------------------------------------------------------------------------------------- hooks
     def augment_batch(self, batch: MiniBatch) -> MiniBatch:
@@ -159,7 +198,7 @@ class Symmetry(Extension):
             return self._augment_sequences(batch)
         size = batch.actions.shape[0]
         obs, actions = self.func(env=self.env, obs=batch.observations, actions=batch.actions)
-        copies = self._num_copies(obs, actions, size)
+        copies = augmented_copies(self.func_name, self.copies, obs, actions, size)
         obs = as_tensordict(obs, copies * size)
         # the stored tensors of sample i describe every transformed copy of i: repeat them k times
         return dataclasses.replace(
@@ -196,22 +235,10 @@ class Symmetry(Extension):
             return {}
         return {"mirror": self.cfg.mirror_loss_coeff * mse}
 
-    def after_optimizer_step(self, skipped: torch.Tensor) -> None:
-        """Count the mini-batch's MSE unless the algorithm skipped its step."""
-        applied = (~skipped).to(self._last.dtype)
-        self._sum += applied * self._last
-        self._count += applied
-
     def after_update(self, storage: Any) -> None:
         """Close the iteration: the mean MSE over applied mini-batches becomes this iteration's statistic."""
-        self._mean = self._sum / self._count.clamp(min=1.0)
-        self._sum = torch.zeros_like(self._sum)
-        self._count = torch.zeros_like(self._count)
+        self._close_iteration()
         self._replayed = False
-
-    def stats(self) -> dict[str, torch.Tensor | float]:
-        """``Loss/symmetry``: the unweighted mirror MSE, averaged over the iteration's mini-batches (as rsl_rl)."""
-        return {"Loss/symmetry": self._mean}
 
     def state_dict(self) -> dict[str, Any]:
         """Recurrent models: the transformed streams' states the next rollout continues from (exact resume)."""
@@ -333,20 +360,28 @@ class Symmetry(Extension):
         return states
 
     # ----------------------------------------------------------------------------------------------- helpers
-    def _num_copies(self, obs: Any, actions: Any, size: int) -> int:
-        sizes = {str(key): value.shape[0] for key, value in obs.items()} if isinstance(obs, Mapping) else {}
-        sizes["actions"] = actions.shape[0] if isinstance(actions, torch.Tensor) else -1
-        total = sizes["actions"]
-        if total != self.copies * size or any(s != total for s in sizes.values()):
-            raise ConfigError(
-                f"symmetry_cfg.data_augmentation_func {self.func_name} returned batch sizes {sizes} for a mini-batch "
-                f"of {size}; expected {self.copies}·{size} as at construction (originals first, then the copies). "
-                "Fix: concatenate the original and transformed samples along dimension 0."
-            )
-        return self.copies
 
 
 # ------------------------------------------------------------------------------------------------- builder
+def augmented_copies(name: str, copies: int, obs: Any, actions: Any, size: int) -> int:
+    """Check that ``func``'s output holds ``copies`` samples per input sample in every entry; return ``copies``.
+
+    Raises:
+        ConfigError: If an entry's batch is not ``copies · size`` (the function changed its layout since the
+            construction-time check).
+    """
+    sizes = {str(key): value.shape[0] for key, value in obs.items()} if isinstance(obs, Mapping) else {}
+    sizes["actions"] = actions.shape[0] if isinstance(actions, torch.Tensor) else -1
+    total = sizes["actions"]
+    if total != copies * size or any(s != total for s in sizes.values()):
+        raise ConfigError(
+            f"symmetry_cfg.data_augmentation_func {name} returned batch sizes {sizes} for a batch of {size}; "
+            f"expected {copies}·{size} as at construction (originals first, then the copies). "
+            "Fix: concatenate the original and transformed samples along dimension 0."
+        )
+    return copies
+
+
 def _sample_batch(obs: Mapping[str, torch.Tensor], num_actions: int, size: int) -> tuple[TensorDict, torch.Tensor]:
     """``size`` rows drawn from ``obs`` with random actions, from a private generator (global RNG untouched)."""
     items = {str(key): value for key, value in obs.items()}
@@ -359,6 +394,59 @@ def _sample_batch(obs: Mapping[str, torch.Tensor], num_actions: int, size: int) 
     return sample, actions
 
 
+def symmetry_function(section: Mapping[str, Any], path: str) -> tuple[SymmetryCfg, AugmentationFunction, str]:
+    """The strict ``symmetry_cfg`` section, its resolved augmentation function and the function's name.
+
+    The function may be a callable, ``"module:function"`` or a built-in name (:data:`SYMMETRY_FUNCTIONS`).
+
+    Raises:
+        ConfigError: On an invalid key or value, or a function that cannot be resolved.
+    """
+    cfg = build(SymmetryCfg, section, path)
+    func = resolve_callable(cfg.data_augmentation_func, SYMMETRY_FUNCTIONS, f"{path}.data_augmentation_func")
+    name = cfg.data_augmentation_func if isinstance(cfg.data_augmentation_func, str) else function_name(func)
+    if not (cfg.use_data_augmentation or cfg.use_mirror_loss):
+        _log.info("symmetry_cfg: augmentation and mirror loss are off; the mirror loss is only logged.")
+    return cfg, func, name
+
+
+def check_on_samples(
+    func: AugmentationFunction,
+    name: str,
+    path: str,
+    context: ExtensionContext,
+    num_actions: int,
+    *,
+    joint_call: bool,
+    obs_only_call: bool,
+) -> int:
+    """Check ``func`` on two sample batches: the env's observations, and a batch of another size.
+
+    The second size catches functions that assume ``num_envs`` rows. The flags say which calls the algorithm will
+    make (see :func:`check_augmentation_function`).
+
+    Returns:
+        The number of copies k (originals included).
+
+    Raises:
+        ConfigError: Naming the function on the first broken rule.
+    """
+    copies = 0
+    for size in (context.num_envs, 2 * context.num_envs + 1):
+        sample_obs, sample_actions = _sample_batch(context.obs, num_actions, size)
+        copies = check_augmentation_function(
+            func,
+            context.env,
+            sample_obs,
+            sample_actions,
+            joint_call=joint_call,
+            obs_only_call=obs_only_call,
+            name=name,
+            path=f"{path}.data_augmentation_func",
+        )
+    return copies
+
+
 def build_symmetry(section: Mapping[str, Any], context: ExtensionContext, path: str) -> Symmetry:
     """Build the :class:`Symmetry` extension from ``algorithm.symmetry_cfg`` (not modified).
 
@@ -369,28 +457,19 @@ def build_symmetry(section: Mapping[str, Any], context: ExtensionContext, path: 
     Raises:
         ConfigError: On an invalid key or value, or a malformed function (named in the message).
     """
-    cfg = build(SymmetryCfg, section, path)
-    func_path = f"{path}.data_augmentation_func"
-    func = resolve_callable(cfg.data_augmentation_func, SYMMETRY_FUNCTIONS, func_path)
-    name = cfg.data_augmentation_func if isinstance(cfg.data_augmentation_func, str) else function_name(func)
+    cfg, func, name = symmetry_function(section, path)
     actor, critic = context.actor, context.critic
     if not isinstance(actor, MLPModel) or not (critic is None or isinstance(critic, MLPModel)):
         raise ConfigError(f"'{path}' needs actor and critic derived from stride.models.MLPModel.")
     recurrent = actor.is_recurrent or (critic is not None and critic.is_recurrent)
-    copies = 0
-    for size in (context.num_envs, 2 * context.num_envs + 1):
-        sample_obs, sample_actions = _sample_batch(context.obs, actor.output_dim, size)
-        copies = check_augmentation_function(
-            func,
-            context.env,
-            sample_obs,
-            sample_actions,
-            joint_call=cfg.use_data_augmentation and not recurrent,
-            # sequences, and the mirror loss without augmentation, transform observations alone
-            obs_only_call=recurrent or not cfg.use_data_augmentation,
-            name=name,
-            path=func_path,
-        )
-    if not (cfg.use_data_augmentation or cfg.use_mirror_loss):
-        _log.info("symmetry_cfg: augmentation and mirror loss are off; the mirror loss is only logged.")
+    copies = check_on_samples(
+        func,
+        name,
+        path,
+        context,
+        actor.output_dim,
+        joint_call=cfg.use_data_augmentation and not recurrent,
+        # sequences, and the mirror loss without augmentation, transform observations alone
+        obs_only_call=recurrent or not cfg.use_data_augmentation,
+    )
     return Symmetry(cfg, func, context.env, actor, name, copies, critic, context.storage, context.device)

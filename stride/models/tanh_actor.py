@@ -12,7 +12,7 @@ from torch import nn
 
 from stride.models.mlp_model import MLPModel, Observations
 
-__all__ = ["LOG_STD_MAX", "LOG_STD_MIN", "TanhActor"]
+__all__ = ["LOG_STD_MAX", "LOG_STD_MIN", "TanhActor", "squashed_sample"]
 
 LOG_STD_MIN = -5.0
 """Lower bound of the SAC actor's log standard deviation."""
@@ -85,8 +85,19 @@ class TanhActor(MLPModel):
         mean, log_std = self.mean_and_log_std(obs)
         if log_std is None:
             raise TypeError("sample() needs a stochastic TanhActor (SAC); TD3 adds its own noise.")
-        u = mean + log_std.exp() * torch.randn_like(mean)
-        return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
+        return squashed_sample(mean, log_std)
+
+    def sample_and_mean(self, obs: Observations) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`sample` plus the deterministic action tanh(μ(s)) of the same forward pass (SAC's mirror loss).
+
+        Returns:
+            ``(actions, log_prob, mean_actions)``, shapes (B, A), (B,), (B, A); the same random draw as ``sample``.
+        """
+        mean, log_std = self.mean_and_log_std(obs)
+        if log_std is None:
+            raise TypeError("sample_and_mean() needs a stochastic TanhActor (SAC).")
+        actions, log_prob = squashed_sample(mean, log_std)
+        return actions, log_prob, torch.tanh(mean)
 
     def act_deterministic(self, obs: Observations) -> torch.Tensor:
         """tanh(μ(s)). Shape: (B, A)."""
@@ -107,6 +118,12 @@ class TanhActor(MLPModel):
     def as_export_module(self) -> nn.Module:
         """A self-contained module mapping the concatenated observation to tanh(μ)."""
         return _ExportTanh(self)
+
+
+def squashed_sample(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reparameterized a = tanh(μ + σ·ε), ε ~ N(0, I), and log π(a). Shapes: (B, A) and (B,)."""
+    u = mean + log_std.exp() * torch.randn_like(mean)
+    return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
 
 
 def squashed_gaussian_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from stride import __version__
 from stride.config.intake import intake, plain_config
 from stride.config.schema import RunnerCfg
 from stride.env.checker import LiveCheck
+from stride.env.episodes import EndedEpisodes
 from stride.env.vec_env import VecEnv
 from stride.logging import ConsoleView, RunLogger
 from stride.logging.writers import open_writers, resolve_backends, upload_files
@@ -38,6 +39,9 @@ from stride.utils.nonfinite import EnvGuard, check_finite_step
 from stride.utils.seeding import get_rng_state, seed_everything, set_rng_state
 
 __all__ = ["BaseRunner", "ObsSpec", "RunnerAlgorithm", "RunnerLogger", "observation_spec", "plain_config"]
+
+ExtraLogs = dict[str, list[tuple[torch.Tensor, torch.Tensor | None]]]
+"""Per ``extras`` key, each step's ``(values, mask)``: a mask marks the values that count (None: all of them)."""
 
 _log = logging.getLogger(__name__)
 
@@ -324,7 +328,7 @@ class BaseRunner(Generic[AlgT]):
         for it in range(start_it, total_it):
             t0 = time.perf_counter()
             ended = torch.zeros(3, device=self.device)  # sum of returns, sum of lengths, count
-            extra_logs: dict[str, list[torch.Tensor]] = {}
+            extra_logs: ExtraLogs = {}
             with torch.inference_mode():
                 for step in range(cfg.num_steps_per_env):
                     actions = alg.act(obs)
@@ -399,7 +403,7 @@ class BaseRunner(Generic[AlgT]):
         self,
         ended: torch.Tensor,
         losses: Mapping[str, float],
-        extra_logs: Mapping[str, list[torch.Tensor]],
+        extra_logs: ExtraLogs,
         collect_time: float,
         learn_time: float,
     ) -> dict[str, float]:
@@ -418,11 +422,11 @@ class BaseRunner(Generic[AlgT]):
         scalars["Perf/collection_time"] = collect_time
         scalars["Perf/learning_time"] = learn_time
         scalars["Perf/total_steps"] = float(self.total_env_steps)
-        for key, values in extra_logs.items():
-            flat = torch.cat([v.reshape(-1).float() for v in values])
-            if flat.numel() > 0:
+        for key, parts in extra_logs.items():
+            mean = _mean_of_extras(parts, self.device)
+            if mean is not None:
                 name = key[1:] if key.startswith("/") else f"Episode/{key}"
-                scalars[name] = float(flat.mean())
+                scalars[name] = mean
         return scalars
 
     # ------------------------------------------------------------------------------------------ checkpoints
@@ -694,14 +698,35 @@ class _StopOnSignal:
         raise SystemExit(128 + (self.signum or 0))
 
 
-def _collect_extras(extras: Mapping[str, Any], out: dict[str, list[torch.Tensor]]) -> None:
-    """Gather ``extras['episode']`` / ``extras['log']`` values of one step (reduced once per iteration)."""
+def _collect_extras(extras: Mapping[str, Any], out: ExtraLogs) -> None:
+    """Gather ``extras['episode']`` / ``extras['log']`` values of one step (reduced once per iteration).
+
+    Each value is kept as ``(values, mask)``: the built-in tasks' :class:`EndedEpisodes` give fixed-shape tensors
+    and their done mask (no selection, so no host sync per step); any other tensor or number counts whole.
+    """
     for section in ("episode", "log"):
         values = extras.get(section)
+        if isinstance(values, EndedEpisodes):
+            for key, (full, mask) in values.masked().items():
+                out.setdefault(key, []).append((full.detach(), mask))
+            continue
         if not isinstance(values, Mapping):
             continue
         for key, value in values.items():
             if isinstance(value, torch.Tensor):
-                out.setdefault(key, []).append(value.detach())
+                out.setdefault(key, []).append((value.detach(), None))
             elif isinstance(value, (int, float)):
-                out.setdefault(key, []).append(torch.tensor(float(value)))
+                out.setdefault(key, []).append((torch.tensor(float(value)), None))
+
+
+def _mean_of_extras(parts: list[tuple[torch.Tensor, torch.Tensor | None]], device: torch.device) -> float | None:
+    """Mean over every counted value of one key's steps (float64 sums, one host read); None when nothing counted."""
+    whole = [v.reshape(-1).to(device, torch.float64) for v, m in parts if m is None]
+    masked = [v.reshape(-1).to(device, torch.float64) for v, m in parts if m is not None]
+    masks = [m.reshape(-1).to(device) for _, m in parts if m is not None]
+    zero = torch.zeros((), dtype=torch.float64, device=device)
+    # Σ v over whole values plus Σ v·1[mask] (masked values are 0 outside the mask); n = #whole + Σ 1[mask]
+    value_sum = (torch.cat(whole).sum() if whole else zero) + (torch.cat(masked).sum() if masked else zero)
+    count = (torch.cat(masks).sum(dtype=torch.float64) if masks else zero) + sum(w.numel() for w in whole)
+    value_sum, count = torch.stack([value_sum, count]).tolist()
+    return value_sum / count if count > 0 else None

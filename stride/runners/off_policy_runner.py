@@ -69,6 +69,7 @@ class OffPolicyRunner(BaseRunner[OffPolicyAlgorithm]):
             train_cfg,
             self.runner_cfg.obs_groups,
             self.device,
+            env=self.env,
         )
 
     def _models(self) -> dict[str, nn.Module]:
@@ -79,4 +80,6 @@ class OffPolicyRunner(BaseRunner[OffPolicyAlgorithm]):
         scalars = {f"Policy/{k}": v for k, v in stats.items() if k != "num_updates"}
         scalars["Train/num_updates"] = stats.get("num_updates", 0.0)
         scalars["Train/replay_size"] = float(len(self.alg.buffer))
+        for ext in self.alg.extensions:
+            scalars.update({k: float(v) for k, v in ext.stats().items()})
         return scalars

@@ -474,9 +474,11 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
 
 
 def _state_tensors(owner: Any, out: list[torch.Tensor]) -> None:
-    """Parameters, buffers, optimizer states and tensor learning rates held by ``owner``'s attributes."""
+    """Parameters (bare ones too: SAC's log α), buffers, optimizer states and tensor learning rates of ``owner``."""
     for value in vars(owner).values():
-        if isinstance(value, nn.Module):
+        if isinstance(value, nn.Parameter):
+            out.append(value)
+        elif isinstance(value, nn.Module):
             out.extend(value.parameters())
             out.extend(value.buffers())
         elif isinstance(value, torch.optim.Optimizer):

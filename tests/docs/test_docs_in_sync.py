@@ -319,15 +319,17 @@ class TestDistillationMetricsPage:
 
 @pytest.fixture(scope="module", params=["SAC", "TD3"])
 def off_policy_logged_keys(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, set]:
-    """Every key of metrics.jsonl after two iterations of a tiny SAC / TD3 pendulum run whose episodes end."""
+    """Every key of metrics.jsonl after two iterations of a tiny SAC / TD3 pendulum run whose episodes end (with
+    symmetry, whose statistic is logged too)."""
     algo = request.param
     log_dir = tmp_path_factory.mktemp(algo)
+    symmetry = {"use_mirror_loss": True, "mirror_loss_coeff": 0.1, "data_augmentation_func": "pendulum"}
     train_cfg = {
         "class_name": "OffPolicyRunner",
         "num_steps_per_env": 4,
         "seed": 3,
         "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
-        "algorithm": {"class_name": algo, "batch_size": 8, "learning_starts": 2},
+        "algorithm": {"class_name": algo, "batch_size": 8, "learning_starts": 2, "symmetry_cfg": symmetry},
         "actor": {"hidden_dims": [8]},
         "critic": {"hidden_dims": [8]},
     }

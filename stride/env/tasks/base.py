@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 from tensordict import TensorDict
 
+from stride.env.episodes import EndedEpisodes
 from stride.env.vec_env import VecEnv
 from stride.utils.errors import ConfigError
 
@@ -143,7 +144,8 @@ class BatchedTask(VecEnv):
 
         Returns:
             ``(obs, rewards, dones, extras)``; ``extras`` holds ``time_outs``, ``final_obs`` and, for the
-            episodes that ended this step, ``episode = {"return": (k,), "length": (k,)}``.
+            episodes that ended this step, ``episode``: an :class:`~stride.env.episodes.EndedEpisodes` mapping that
+            reads as ``{"return": (k,), "length": (k,)}`` (selected when read, not here: no host sync per step).
         """
         actions = actions.to(device=self.device, dtype=torch.float32).reshape(self.num_envs, self.num_actions)
         actions = actions.clamp(-1.0, 1.0)
@@ -155,12 +157,15 @@ class BatchedTask(VecEnv):
         time_outs = (self.episode_length_buf >= self.max_episode_length) & ~terminated
         dones = terminated | time_outs
         final_obs = self._observe()
-        # per-episode statistics of the episodes that ended (a host sync on accelerators; cheap next to physics)
-        ended = dones.nonzero().squeeze(-1)
-        episode = {
-            "return": self.episode_return_buf.index_select(0, ended),
-            "length": self.episode_length_buf.index_select(0, ended).to(torch.float32),
-        }
+        # per-episode statistics of the episodes that ended, at the fixed shape (N,) with the done mask: no host
+        # sync here; extras["episode"]["return"] still reads as the (k,) values of the ended episodes
+        episode = EndedEpisodes(
+            dones,
+            {
+                "return": torch.where(dones, self.episode_return_buf, 0.0),
+                "length": torch.where(dones, self.episode_length_buf, 0).to(torch.float32),
+            },
+        )
         self._set_state(self._sample_initial_state(), dones)
         self.episode_length_buf.masked_fill_(dones, 0)
         self.episode_return_buf.masked_fill_(dones, 0.0)
