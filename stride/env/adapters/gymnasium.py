@@ -148,7 +148,8 @@ class GymnasiumVecEnv(VecEnv):
                 f"GymnasiumVecEnv: got an envpool pool ({type(env).__name__}), which GymnasiumVecEnv does not "
                 "support: envpool resets a subset of envs by env_id and returns observations for that subset only, "
                 "and steps the ended envs into their next episode itself. Fix: build the env with "
-                "gymnasium.make_vec(id, num_envs=...) or pass the id string (e.g. 'HalfCheetah-v5')."
+                "gymnasium.make_vec(id, num_envs=...) or pass the id string (e.g. 'HalfCheetah-v5'), or wrap the "
+                "pool in stride.env.adapters.EnvpoolVecEnv (task 'envpool:<id>'), which converts its resets."
             )
         elif isinstance(env, gym.vector.VectorEnv):
             venv = env
