@@ -79,6 +79,7 @@ class TestAdapterOverhead:
 class TestEnvpoolGo1:
     """The envpool benchmark times raw and adapted Go1 and runs stride and rsl_rl on the Go1 preset's config."""
 
+    @pytest.mark.slow  # five envpool pools and two runners: ~6 s idle, ~15 s on a loaded 2-core machine
     def test_overhead_and_speed(self) -> None:
         pytest.importorskip("envpool")
         pytest.importorskip("rsl_rl")
