@@ -330,3 +330,20 @@ class TestGo1Training:
         assert "critic:\n    - privileged_state" in (run / "experiment.yaml").read_text()
         assert main(["play", str(run), "--episodes", "2", "--num-envs", "2"]) == 0
         assert f"envpool:{GO1}: return" in capsys.readouterr().out
+
+
+class TestDocumentedKeys:
+    """docs/configuration.md lists exactly the env keys an envpool task accepts, with the constructor's defaults."""
+
+    def test_env_keys_table(self) -> None:
+        import inspect
+        import re
+
+        text = (Path(__file__).resolve().parents[3] / "docs" / "configuration.md").read_text(encoding="utf-8")
+        section = text.split("## envpool tasks", 1)[1].split("\n## ", 1)[0]
+        rows = [re.split(r"(?<!\\)\|", line)[1:-1] for line in section.splitlines() if line.startswith("| `")]
+        documented = {row[0].strip().strip("`"): row[2].strip().strip("`") for row in rows}
+        params = inspect.signature(EnvpoolVecEnv).parameters
+        assert set(documented) == set(params) - {"env", "device"}
+        for key in ("num_envs", "max_episode_length", "num_threads", "env_kwargs"):
+            assert documented[key] == repr(params[key].default), key
