@@ -134,7 +134,10 @@ def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
         data = load_yaml(args.config)
     else:
         task = args.task or "cartpole"
-        preset = task_preset(task)  # a table entry, a preset named after the task, or the adapter's shared one
+        try:
+            preset = task_preset(task)  # a table entry, a preset named after the task, or the adapter's shared one
+        except ConfigError as err:
+            raise StrideError(str(err)) from err  # no file to name: not prefixed with a preset's name
         path = preset_path(preset) if preset is not None else None
         data: dict[str, Any] = load_yaml(path) if path is not None else {"task": task}
         # a preset named after its algorithm (pendulum-sac) names its task inside

@@ -135,7 +135,8 @@ def task_preset(task: str) -> str | None:
             if preset is None:
                 known = ", ".join(f"{t} ({p})" for t, p in TASK_PRESETS.items() if t.startswith(prefix))
                 raise ConfigError(
-                    f"no preset for task {task!r}: {prefix} tasks have presets only where one was tuned ({known}). "
+                    f"no preset for task {task!r}: tasks named {prefix}<id> have presets only where one was tuned "
+                    f"({known}). "
                     "Fix: pass --config FILE with a runner config whose obs_groups name the task's observation "
                     "groups (`stride check-env TASK` lists them; stride/configs/go1-joystick.yaml is an example)."
                 )

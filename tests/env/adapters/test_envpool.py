@@ -347,3 +347,26 @@ class TestDocumentedKeys:
         assert set(documented) == set(params) - {"env", "device"}
         for key in ("num_envs", "max_episode_length", "num_threads", "env_kwargs"):
             assert documented[key] == repr(params[key].default), key
+
+
+class TestPresetChoice:
+    """`stride train --task envpool:<id>` takes the task's preset from the table, or refuses in one line."""
+
+    def test_go1_uses_its_preset(self) -> None:
+        import argparse
+
+        from stride.cli.main import _experiment_dict
+
+        args = argparse.Namespace(config=None, task=f"envpool:{GO1}", set=[], num_envs=None, seed=None, iterations=None)
+        data = _experiment_dict(args)
+        assert data["task"] == f"envpool:{GO1}" and data["env"]["num_envs"] == 128
+        assert data["runner"]["obs_groups"] == {"actor": ["state"], "critic": ["privileged_state"]}
+        assert data["runner"]["algorithm"]["gamma"] == 0.97
+
+    def test_task_without_preset_is_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
+        from stride.cli.main import main
+
+        assert main(["train", "--task", "envpool:HalfCheetah-v4"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("stride: error: no preset for task 'envpool:HalfCheetah-v4'") and err.count("\n") == 1
+        assert "--config FILE" in err
