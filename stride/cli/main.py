@@ -353,8 +353,8 @@ def _play(args: argparse.Namespace) -> int:
         from stride.cli.video import check_video_path
 
         check_video_path(args.video)  # before the policy is loaded: a missing encoder or bad path fails fast
-        if str(load_run(args.run_dir).task).startswith("gym:") and not os.environ.get("DISPLAY"):
-            # MuJoCo picks its OpenGL backend when Gymnasium's MuJoCo envs are imported: headless needs EGL
+        if _is_adapter_task(load_run(args.run_dir).task) and not os.environ.get("DISPLAY"):
+            # MuJoCo picks its OpenGL backend when the MuJoCo envs are imported or first render: headless needs EGL
             os.environ.setdefault("MUJOCO_GL", "egl")
     exp, runner, checkpoint = _load_run(
         args.run_dir, args.checkpoint, args.device, num_envs=args.num_envs, seed=args.seed
@@ -377,9 +377,16 @@ def _play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_adapter_task(task: object) -> bool:
+    """Whether a task name is built by an adapter (``gym:<id>``, ``envpool:<id>``)."""
+    from stride.env.tasks.registry import ADAPTER_PREFIXES
+
+    return str(task).startswith(ADAPTER_PREFIXES)
+
+
 def _render_kwargs(exp: Any) -> dict[str, Any]:
-    """Constructor options a task needs to render frames (a Gymnasium env renders only when built to)."""
-    if not str(exp.task).startswith("gym:"):
+    """Constructor options a task needs to render frames (Gymnasium envs and envpool pools render only if built to)."""
+    if not _is_adapter_task(exp.task):
         return {}
     return {"env_kwargs": {**dict(exp.env.get("env_kwargs") or {}), "render_mode": "rgb_array"}}
 

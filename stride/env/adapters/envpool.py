@@ -53,6 +53,21 @@ def _import_envpool() -> Any:
     return envpool
 
 
+def _make_gl_context() -> Any:
+    """A current OpenGL context for envpool's MuJoCo renderer (kept alive by the caller); MuJoCo picks the backend."""
+    try:
+        import mujoco
+
+        context = mujoco.GLContext(64, 64)  # the renderer draws into its own offscreen buffer of the task's size
+        context.make_current()
+    except Exception as err:  # ImportError, or no OpenGL backend (mujoco raises its own error types)
+        raise ConfigError(
+            f"EnvpoolVecEnv: cannot make an OpenGL context for rendering ({err}). Fix: pip install mujoco, and set "
+            "MUJOCO_GL=egl (or osmesa) on a machine without a display."
+        ) from err
+    return context
+
+
 def _space_kind(space: Any) -> str:
     """``"Box"``, ``"Dict"`` or the class name of a Gymnasium (or gym) space, without importing gymnasium."""
     return type(space).__name__
@@ -318,6 +333,35 @@ class EnvpoolVecEnv(VecEnv):
         # a time-out is a done that is not a termination
         extras = {"time_outs": self._from_numpy(dones & ~terminated), "final_obs": final_obs, "episode": episode}
         return self._obs, rewards, dones_t, extras
+
+    @property
+    def render_fps(self) -> int:
+        """Frames per second of the env's real time: ``1 / ctrl_dt`` where the task has one (Go1: 50), else 30."""
+        ctrl_dt = self.pool.config.get("ctrl_dt")
+        return round(1.0 / ctrl_dt) if ctrl_dt else 30
+
+    def render_frame(self, index: int = 0) -> np.ndarray:
+        """Env ``index`` as an RGB image (build the pool with ``env_kwargs={"render_mode": "rgb_array"}``).
+
+        envpool renders through MuJoCo's OpenGL renderer, which needs a current OpenGL context; without a display
+        the first call makes one with ``mujoco.GLContext`` (set ``MUJOCO_GL=egl`` or ``osmesa`` for headless use).
+
+        Returns:
+            Shape: (height, width, 3), uint8.
+
+        Raises:
+            ConfigError: If the pool renders no RGB frames, or no OpenGL context can be made.
+        """
+        if getattr(self.pool, "render_mode", None) != "rgb_array":
+            raise ConfigError(
+                f"EnvpoolVecEnv: {self.cfg['env_id']} renders no RGB frame (render_mode is "
+                f"{getattr(self.pool, 'render_mode', None)!r}); build it with "
+                "env_kwargs={'render_mode': 'rgb_array'}."
+            )
+        if getattr(self, "_gl_context", None) is None:
+            self._gl_context = _make_gl_context()
+        frames = self.pool.render(np.array([index]))
+        return np.asarray(frames[0], dtype=np.uint8)
 
     def close(self) -> None:
         """Release the pool (envpool stops its threads when the pool is garbage-collected)."""

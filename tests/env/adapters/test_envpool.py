@@ -370,3 +370,31 @@ class TestPresetChoice:
         err = capsys.readouterr().err
         assert err.startswith("stride: error: no preset for task 'envpool:HalfCheetah-v4'") and err.count("\n") == 1
         assert "--config FILE" in err
+
+
+class TestGo1Video:
+    """`stride play RUN --video` records an envpool task (MuJoCo's offscreen renderer; skipped without OpenGL)."""
+
+    @pytest.mark.slow  # renders 480x480 frames and encodes a GIF
+    def test_play_video(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        _envpool()
+        imageio = pytest.importorskip("imageio")
+        monkeypatch.setenv("MUJOCO_GL", "egl")
+        mujoco = pytest.importorskip("mujoco")
+        try:
+            mujoco.GLContext(8, 8).free()
+        except Exception as err:  # no EGL on this machine
+            pytest.skip(f"no OpenGL context: {err}")
+        from stride.cli.main import main
+
+        run = tmp_path / "run"
+        argv = ["train", "--task", f"envpool:{GO1}", "--num-envs", "2", "--iterations", "1", "--run-dir", str(run)]
+        assert main([*argv, "--set", "env.max_episode_length=12", "--set", "num_steps_per_env=4"]) == 0
+        capsys.readouterr()
+        video = tmp_path / "go1.gif"
+        assert main(["play", str(run), "--episodes", "2", "--num-envs", "2", "--video", str(video)]) == 0
+        assert f"video: {video} (" in capsys.readouterr().out
+        frames = imageio.v2.mimread(str(video))
+        assert 1 < len(frames) <= 12 and frames[0].shape == (480, 480, 3)
