@@ -7,6 +7,7 @@ task (skipped where envpool is not installed).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,11 @@ class TestScriptedResets:
         env = EnvpoolVecEnv(ScriptedPool(num_envs=4))
         with pytest.raises(EnvContractError, match=r"shape \(4, 2\)"):
             env.step(torch.zeros(4, 3))
+
+    def test_missing_envpool_names_the_extra(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setitem(sys.modules, "envpool", None)  # import envpool now raises ImportError
+        with pytest.raises(ConfigError, match=r"pip install 'stride-rl\[envpool\]'"):
+            make_task(f"envpool:{GO1}", num_envs=2)
 
     def test_check_env(self) -> None:
         report = check_env(EnvpoolVecEnv(ScriptedPool(num_envs=3)), num_steps=25)
