@@ -155,6 +155,13 @@ class EnvpoolVecEnv(VecEnv):
         self._episodes = EpisodeBook(self.num_envs, self.device)
         obs_np, info = pool.reset()
         self._obs = self._to_tensordict(self._in_env_order(obs_np, info, self._all_ids, "reset()"))
+        # the task's reward terms (MuJoCo Playground ports report each scaled term as info["reward_<term>"]): their
+        # per-step mean over each ended episode goes to extras["episode"]["reward/<term>"]
+        self._term_keys = tuple(
+            key for key in info if key.startswith("reward_") and np.shape(info[key]) == (self.num_envs,)
+        )
+        self._term_sums = np.zeros((len(self._term_keys), self.num_envs))
+        self._term_steps = np.zeros(self.num_envs, dtype=np.int64)
 
     @staticmethod
     def _make_pool(
@@ -297,7 +304,8 @@ class EnvpoolVecEnv(VecEnv):
         Returns:
             ``(obs, rewards, dones, extras)``: ``extras`` holds ``time_outs``, ``final_obs`` (the last observation
             of the episodes that ended; other rows repeat the returned observation) and ``episode = {"return":
-            (k,), "length": (k,)}`` for the ``k`` episodes that ended.
+            (k,), "length": (k,), "reward/<term>": (k,), ...}`` for the ``k`` episodes that ended (one entry per
+            reward term the task reports, its mean per step over the episode).
         """
         obs_np, reward_np, terminated, truncated, info = self.pool.step(self._actions_to_numpy(actions))
         arrays = self._arrays(obs_np)
@@ -307,6 +315,10 @@ class EnvpoolVecEnv(VecEnv):
             arrays = {key: value[order] for key, value in arrays.items()}
             reward_np, terminated, truncated = reward_np[order], terminated[order], truncated[order]
         lengths = self._episodes.count(reward_np)
+        if self._term_keys:
+            terms = np.stack([np.asarray(info[key], dtype=np.float64) for key in self._term_keys])
+            self._term_sums += terms if order is None else terms[:, order]
+            self._term_steps += 1
         rewards = self._from_numpy(np.asarray(reward_np, dtype=np.float32))
         # done = terminated ∨ truncated (envpool's limit or the adapter's)
         dones = terminated | truncated | (lengths >= self.max_episode_length)
@@ -330,6 +342,14 @@ class EnvpoolVecEnv(VecEnv):
             arrays[key][ended] = rows
         self._obs = self._to_tensordict(arrays)
         episode = self._episodes.close(lengths, ended, dones_t)
+        if self._term_keys:
+            # mean per step of each term over the ended episodes: Σ_t term_t / steps (steps taken, not the runner's
+            # randomized start)
+            means = self._term_sums[:, ended] / np.maximum(self._term_steps[ended], 1)
+            for key, values in zip(self._term_keys, means, strict=True):
+                episode[f"reward/{key[len('reward_') :]}"] = self._from_numpy(values.astype(np.float32))
+            self._term_sums[:, ended] = 0.0
+            self._term_steps[ended] = 0
         # a time-out is a done that is not a termination
         extras = {"time_outs": self._from_numpy(dones & ~terminated), "final_obs": final_obs, "episode": episode}
         return self._obs, rewards, dones_t, extras

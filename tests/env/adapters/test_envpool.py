@@ -75,6 +75,9 @@ class ScriptedPool:
         state = np.stack([ids, self.episode[ids], self.t[ids], self.last_action[ids]], axis=1).astype(np.float64)
         privileged = np.stack([self.episode[ids] * 1000 + self.t[ids], ids], axis=1).astype(np.float64)
         info = {"env_id": ids.astype(np.int32), "elapsed_step": self.t[ids].astype(np.int32)}
+        # reward terms as the Playground ports report them: reward_t = t, reward_one = 1 (0 on a reset)
+        info["reward_t"] = self.t[ids].astype(np.float64)
+        info["reward_one"] = (self.t[ids] > 0).astype(np.float64)
         return {"state": state, "privileged_state": privileged}, info
 
     def _reset_envs(self, ids: np.ndarray) -> None:
@@ -136,6 +139,10 @@ def _run_scripted(env: EnvpoolVecEnv, pool: ScriptedPool, steps: int, seed: int 
         ended = np.flatnonzero(dones.numpy())
         np.testing.assert_allclose(extras["episode"]["return"].numpy(), returns[ended])
         np.testing.assert_array_equal(extras["episode"]["length"].numpy(), t.numpy()[ended])
+        if len(ended):
+            # per-step means of the reward terms over each ended episode: mean of 1..L is (L + 1) / 2
+            np.testing.assert_allclose(extras["episode"]["reward/t"].numpy(), (t.numpy()[ended] + 1) / 2)
+            np.testing.assert_allclose(extras["episode"]["reward/one"].numpy(), np.ones(len(ended)))
         returns[ended] = 0.0
         assert torch.equal(env.episode_length_buf, obs["state"][:, 2].long())
         seen["dones"] += int(dones.sum())
@@ -178,6 +185,9 @@ class TestScriptedResets:
         # env 1 reaches the emulated limit after one envpool step: a time-out, its final obs one step in
         assert dones.tolist() == [False, True, False, False] and extras["time_outs"].tolist() == dones.tolist()
         assert extras["final_obs"]["state"][1, 2] == 1.0
+        # its length counts the runner's start; the reward terms average over the one step it took
+        assert extras["episode"]["length"].tolist() == [LIMIT]
+        assert extras["episode"]["reward/t"].tolist() == [1.0] and extras["episode"]["reward/one"].tolist() == [1.0]
         assert env.episode_length_buf.tolist() == [1, 0, 4, LIMIT - 1]
         assert pool.t.tolist() == [1, 0, 1, 1]
 
@@ -272,6 +282,10 @@ class TestGo1:
                 assert torch.equal(obs["state"][:, LAST_ACT], torch.zeros(4, 12))
                 assert not torch.equal(obs["state"], extras["final_obs"]["state"])
                 assert extras["episode"]["length"].tolist() == [3.0] * 4
+                # Go1's 16 reward terms, each a per-step mean over the 3-step episodes
+                terms = {key for key in extras["episode"] if key.startswith("reward/")}
+                assert len(terms) == 16 and "reward/tracking_lin_vel" in terms
+                assert all(extras["episode"][key].shape == (4,) for key in terms)
 
     def test_terminations_are_not_time_outs(self) -> None:
         env, pool = _go1(num_envs=16)
