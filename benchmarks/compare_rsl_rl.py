@@ -281,18 +281,20 @@ def _iteration(c: _Contender) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------------------------------- speed
-def measure_speed(args: argparse.Namespace) -> dict[str, Any]:
+def measure_speed(args: argparse.Namespace, train_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """Time collect and learn per iteration, the libraries alternating in blocks within this process.
 
     Args:
         args: Parsed command line (task, num_envs, steps, hidden, device, rounds, block, warmup, seeds).
+        train_cfg: The train_cfg both runners get; None builds :func:`make_train_cfg` from ``args``.
 
     Returns:
         Per library the raw samples and their summaries (seconds), env steps/s at the median, the ratios
         stride / rsl_rl of medians and of minima, and the block schedule that was run.
     """
     seed = args.seeds[0]
-    train_cfg = make_train_cfg(args.steps, args.hidden, seed, model=args.model, rnn_hidden_dim=args.rnn_hidden)
+    if train_cfg is None:
+        train_cfg = make_train_cfg(args.steps, args.hidden, seed, model=args.model, rnn_hidden_dim=args.rnn_hidden)
     contenders = {
         lib: _build(lib, args.task, args.num_envs, seed, args.device, train_cfg, stride_compile=args.stride_compile)
         for lib in LIBRARIES

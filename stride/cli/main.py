@@ -56,7 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--task",
         default=None,
-        help="built-in task name or gym:<Gymnasium id> (default: cartpole, or the config's task)",
+        help="built-in task name, gym:<Gymnasium id> or envpool:<envpool id> (default: cartpole, or the config's task)",
     )
     train.add_argument("--config", default=None, help="experiment YAML (default: the task's preset)")
     train.add_argument(
@@ -117,7 +117,9 @@ def _build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     sub.add_parser("tasks", help="list the built-in tasks")
     check = sub.add_parser("check-env", help="validate an env against the VecEnv contract")
-    check.add_argument("target", help="built-in task name, or module:factory returning a VecEnv")
+    check.add_argument(
+        "target", help="built-in task name, gym:<id>, envpool:<id>, or module:factory returning a VecEnv"
+    )
     check.add_argument("--num-envs", type=int, default=4, help="envs to build")
     check.add_argument("--device", default="cpu", help="torch device")
     check.add_argument("--steps", type=int, default=3, help="steps to take")
@@ -125,18 +127,21 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
-    from stride.config.io import load_yaml, preset_path, set_value
+    from stride.config.io import load_yaml, preset_path, set_value, task_preset
 
     named_preset = False
     if args.config is not None:
         data = load_yaml(args.config)
     else:
         task = args.task or "cartpole"
-        # every Gymnasium MuJoCo id shares one preset, not tuned per task
-        path = preset_path("mujoco") if task.startswith("gym:") else preset_path(task)
+        try:
+            preset = task_preset(task)  # a table entry, a preset named after the task, or the adapter's shared one
+        except ConfigError as err:
+            raise StrideError(str(err)) from err  # no file to name: not prefixed with a preset's name
+        path = preset_path(preset) if preset is not None else None
         data: dict[str, Any] = load_yaml(path) if path is not None else {"task": task}
         # a preset named after its algorithm (pendulum-sac) names its task inside
-        named_preset = path is not None and not task.startswith("gym:") and data.get("task") not in (None, task)
+        named_preset = preset == task and data.get("task") not in (None, task)
     if args.task is not None and not named_preset:
         data["task"] = args.task
     data.setdefault("env", {})
@@ -306,10 +311,18 @@ def _naming_source(args: argparse.Namespace) -> Iterator[None]:
         if args.resume is not None:
             source = os.path.join(args.resume, "experiment.yaml")
         else:
-            task = args.task or "cartpole"
-            source = args.config or f"the {'mujoco' if task.startswith('gym:') else task} preset"
+            source = args.config or f"the {_preset_name(args.task or 'cartpole')} preset"
         overrides = " with the --set overrides" if getattr(args, "set", None) else ""
         raise ConfigError(f"in {source!r}{overrides}: {err}") from err
+
+
+def _preset_name(task: str) -> str:
+    """The name of the preset a task starts from, for messages (the task's own name when it has none)."""
+    from stride.config.io import task_preset
+
+    with contextlib.suppress(ConfigError):
+        return task_preset(task) or task
+    return task
 
 
 def _load_run(run_dir: str, checkpoint: str | None, device: str, **env_overrides: Any) -> tuple[Any, Any, str]:
@@ -340,8 +353,8 @@ def _play(args: argparse.Namespace) -> int:
         from stride.cli.video import check_video_path
 
         check_video_path(args.video)  # before the policy is loaded: a missing encoder or bad path fails fast
-        if str(load_run(args.run_dir).task).startswith("gym:") and not os.environ.get("DISPLAY"):
-            # MuJoCo picks its OpenGL backend when Gymnasium's MuJoCo envs are imported: headless needs EGL
+        if _is_adapter_task(load_run(args.run_dir).task) and not os.environ.get("DISPLAY"):
+            # MuJoCo picks its OpenGL backend when the MuJoCo envs are imported or first render: headless needs EGL
             os.environ.setdefault("MUJOCO_GL", "egl")
     exp, runner, checkpoint = _load_run(
         args.run_dir, args.checkpoint, args.device, num_envs=args.num_envs, seed=args.seed
@@ -364,9 +377,16 @@ def _play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_adapter_task(task: object) -> bool:
+    """Whether a task name is built by an adapter (``gym:<id>``, ``envpool:<id>``)."""
+    from stride.env.tasks.registry import ADAPTER_PREFIXES
+
+    return str(task).startswith(ADAPTER_PREFIXES)
+
+
 def _render_kwargs(exp: Any) -> dict[str, Any]:
-    """Constructor options a task needs to render frames (a Gymnasium env renders only when built to)."""
-    if not str(exp.task).startswith("gym:"):
+    """Constructor options a task needs to render frames (Gymnasium envs and envpool pools render only if built to)."""
+    if not _is_adapter_task(exp.task):
         return {}
     return {"env_kwargs": {**dict(exp.env.get("env_kwargs") or {}), "render_mode": "rgb_array"}}
 
@@ -409,6 +429,8 @@ def _tasks(_args: argparse.Namespace) -> int:
         sys.stdout.write("  ".join([*cells, row[4]]).rstrip() + "\n")
     sys.stdout.write(
         "\nGymnasium ids run as gym:<id>, e.g. stride train --task gym:HalfCheetah-v5 (pip install 'stride-rl[gym]')\n"
+        "envpool ids run as envpool:<id>, e.g. stride train --task envpool:Go1JoystickFlatTerrain-v1 "
+        "(pip install 'stride-rl[envpool]')\n"
     )
     return 0
 

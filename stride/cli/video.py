@@ -70,8 +70,8 @@ def _frame_source(env: Any) -> tuple[Callable[[], np.ndarray], int]:
     if isinstance(env, BatchedTask):
         return (lambda: draw_frame(env, 0)), frame_rate(env)
     raise StrideError(
-        f"--video cannot draw {type(env).__name__}: it draws the built-in tasks and Gymnasium tasks; give your env "
-        "a render_frame(index) method returning an RGB uint8 array."
+        f"--video cannot draw {type(env).__name__}: it draws the built-in tasks, Gymnasium and envpool tasks; give "
+        "your env a render_frame(index) method returning an RGB uint8 array."
     )
 
 

@@ -1,4 +1,4 @@
-"""Smoke tests of benchmarks/gym_adapter_overhead.py and benchmarks/mujoco_returns.py with tiny settings."""
+"""Smoke tests of the adapter benchmarks (gym_adapter_overhead.py, mujoco_returns.py, envpool_go1.py), tiny settings."""
 
 from __future__ import annotations
 
@@ -74,3 +74,22 @@ class TestAdapterOverhead:
         assert script._quartiles([0.9]) == {"median": 0.9, "q1": 0.9, "q3": 0.9}
         q = script._quartiles([1.0, 2.0, 3.0, 4.0, 5.0])
         assert (q["q1"], q["median"], q["q3"]) == (1.5, 3.0, 4.5)
+
+
+class TestEnvpoolGo1:
+    """The envpool benchmark times raw and adapted Go1 and runs stride and rsl_rl on the Go1 preset's config."""
+
+    @pytest.mark.slow  # five envpool pools and two runners: ~6 s idle, ~15 s on a loaded 2-core machine
+    def test_overhead_and_speed(self) -> None:
+        pytest.importorskip("envpool")
+        pytest.importorskip("rsl_rl")
+        script = _load("envpool_go1")
+        result = script.measure_overhead("Go1JoystickFlatTerrain-v1", num_envs=2, steps=10, rounds=1, seed=0)
+        assert result["raw envpool"]["wall"] > 0 and result["stride adapter"]["cpu"] > 0
+        assert 0 <= result["adapter_own_us_per_step"] < 1e6 and result["paired_ratio_cpu"] > 0
+        code = script.measure_code_cost("Go1JoystickFlatTerrain-v1", num_envs=4, steps=20, seed=0)
+        assert set(code) == {f"{case}_{kind}_us" for case in ("no_dones", "3_dones") for kind in ("wall", "cpu")}
+        assert all(0 < value < 1e6 for value in code.values())
+        speed, report = script.compare_speed("Go1JoystickFlatTerrain-v1", 4, 2, rounds=1, block=1, warmup=0, seed=1)
+        assert speed["stride"]["total"]["n"] == 1 and speed["rsl_rl"]["total"]["n"] == 1
+        assert "MLP [512, 256, 128]" in report and "**ratio stride/rsl_rl**" in report
