@@ -725,7 +725,8 @@ def check_env_target(
 ) -> CheckReport:
     """Build an env from a task name or a ``module:factory`` callable and check it.
 
-    A name without ``:`` is a registered task (``stride.env.tasks.make_task``). Otherwise the callable after the
+    A name without ``:`` is a registered task and ``gym:<id>`` / ``playground:<name>`` an adapted one
+    (``stride.env.tasks.make_task``). Otherwise the callable after the
     colon (dotted attributes allowed, e.g. ``pkg.mod:Envs.make``) is called with ``num_envs`` and ``device`` as
     keywords where its signature accepts them, and without them otherwise.
 
@@ -744,7 +745,7 @@ def check_env_target(
     """
     if not isinstance(target, str) or not target.strip():
         raise ConfigError(f"check-env: target must be a task name or 'module:factory', got {target!r}.")
-    if ":" not in target or target.startswith("gym:"):
+    if ":" not in target or target.startswith(("gym:", "playground:")):
         env = make_task(target, num_envs=num_envs, device=device)
     else:
         factory = _resolve_factory(target)

@@ -102,6 +102,9 @@ def task_class(name: str) -> type[BatchedTask]:
 GYM_PREFIX = "gym:"
 """Task names starting with this prefix are Gymnasium ids, built by the Gymnasium adapter."""
 
+PLAYGROUND_PREFIX = "playground:"
+"""Task names starting with this prefix are MuJoCo Playground env names, built by the Playground adapter."""
+
 
 def make_task(
     name: str,
@@ -113,10 +116,13 @@ def make_task(
     """Build the task registered under ``name``.
 
     A name ``"gym:<id>"`` builds the Gymnasium adapter instead
-    (:class:`~stride.env.adapters.gymnasium.GymnasiumVecEnv`; sub-env ``i`` is seeded with ``seed + i``).
+    (:class:`~stride.env.adapters.gymnasium.GymnasiumVecEnv`; sub-env ``i`` is seeded with ``seed + i``);
+    ``"playground:<name>"`` builds the MuJoCo Playground adapter
+    (:class:`~stride.env.adapters.playground.PlaygroundVecEnv`).
 
     Args:
-        name: Registry name, e.g. ``"cartpole"``, or ``"gym:<Gymnasium id>"``, e.g. ``"gym:HalfCheetah-v5"``.
+        name: Registry name, e.g. ``"cartpole"``, ``"gym:<Gymnasium id>"``, e.g. ``"gym:HalfCheetah-v5"``, or
+            ``"playground:<Playground env>"``, e.g. ``"playground:CartpoleBalance"``.
         num_envs: Number of environments in the batch (>= 1).
         device: Torch device of the task.
         seed: Seed of the task's random generator.
@@ -133,6 +139,12 @@ def make_task(
         from stride.env.adapters.gymnasium import make_gymnasium_env  # lazy: gymnasium is an optional extra
 
         return make_gymnasium_env(name[len(GYM_PREFIX) :], num_envs=num_envs, device=device, seed=seed, **kwargs)
+    if isinstance(name, str) and name.startswith(PLAYGROUND_PREFIX):
+        from stride.env.adapters.playground import make_playground_env  # lazy: jax and playground are an extra
+
+        return make_playground_env(
+            name[len(PLAYGROUND_PREFIX) :], num_envs=num_envs, device=device, seed=seed, **kwargs
+        )
     cls = task_class(name)
     try:
         inspect.signature(cls).bind(num_envs=num_envs, device=device, seed=seed, **kwargs)
