@@ -56,7 +56,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--task",
         default=None,
-        help="built-in task name or gym:<Gymnasium id> (default: cartpole, or the config's task)",
+        help="built-in task name, gym:<Gymnasium id> or playground:<Playground env> (default: cartpole, or the "
+        "config's task)",
     )
     train.add_argument("--config", default=None, help="experiment YAML (default: the task's preset)")
     train.add_argument(
@@ -124,6 +125,17 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shared_preset(task: str) -> str | None:
+    """The preset shared by a family of adapted tasks, or None for a task with its own.
+
+    ``gym:<id>`` → ``mujoco``, ``playground:<name>`` → ``playground``.
+    """
+    for prefix, preset in (("gym:", "mujoco"), ("playground:", "playground")):
+        if task.startswith(prefix):
+            return preset
+    return None
+
+
 def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
     from stride.config.io import load_yaml, preset_path, set_value
 
@@ -132,11 +144,12 @@ def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
         data = load_yaml(args.config)
     else:
         task = args.task or "cartpole"
-        # every Gymnasium MuJoCo id shares one preset, not tuned per task
-        path = preset_path("mujoco") if task.startswith("gym:") else preset_path(task)
+        # every Gymnasium MuJoCo id shares one preset, every Playground env another; neither is tuned per task
+        shared = _shared_preset(task)
+        path = preset_path(shared or task)
         data: dict[str, Any] = load_yaml(path) if path is not None else {"task": task}
         # a preset named after its algorithm (pendulum-sac) names its task inside
-        named_preset = path is not None and not task.startswith("gym:") and data.get("task") not in (None, task)
+        named_preset = path is not None and shared is None and data.get("task") not in (None, task)
     if args.task is not None and not named_preset:
         data["task"] = args.task
     data.setdefault("env", {})
@@ -307,7 +320,7 @@ def _naming_source(args: argparse.Namespace) -> Iterator[None]:
             source = os.path.join(args.resume, "experiment.yaml")
         else:
             task = args.task or "cartpole"
-            source = args.config or f"the {'mujoco' if task.startswith('gym:') else task} preset"
+            source = args.config or f"the {_shared_preset(task) or task} preset"
         overrides = " with the --set overrides" if getattr(args, "set", None) else ""
         raise ConfigError(f"in {source!r}{overrides}: {err}") from err
 

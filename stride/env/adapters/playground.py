@@ -155,7 +155,9 @@ def _build_step_functions(jax: Any, env: Any, num_envs: int, action_repeat: int)
             terminated = terminated | (state.done > 0)
         done = terminated | truncate
         final_obs = state.obs
-        metrics = {name: jnp.mean(value) for name, value in state.metrics.items()}
+        # the batch mean of every metric, stacked in one array: one DLPack hand-over per step, not one per metric
+        means = [jnp.mean(state.metrics[name]).astype(jnp.float32) for name in sorted(state.metrics)]
+        metrics = jnp.stack(means or [jnp.zeros(())])
         key, sub = jax.random.split(key)
         # a real branch (the predicate is not batched): the reset runs only in steps where some episode ended
         state = jax.lax.cond(
@@ -264,6 +266,8 @@ class PlaygroundVecEnv(VecEnv):
         self.zero_copy = _same_device(self._jax_torch_device, self.device)
         """Whether arrays cross between JAX and torch as DLPack views, without copies (same device)."""
         self._batch_size = torch.Size([num_envs])
+        # the adapter builds its tensors with the right batch size and device: skip the constructor's checks
+        self._new_tensordict: Any = getattr(TensorDict, "_new_unsafe", TensorDict)
         self._reset_fn, self._step_fn = _build_step_functions(jax, built, num_envs, action_repeat)
         self.episode_length_buf = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         self._episode_return = torch.zeros(num_envs, dtype=torch.float32, device=self.device)
@@ -271,6 +275,7 @@ class PlaygroundVecEnv(VecEnv):
         # uncommitted ones the second step would compile the step function a second time
         self._state, self._key = self._reset_fn(jax.device_put(jax.random.PRNGKey(seed), jax_device))
         self._obs = self._to_tensordict(self._state.obs)
+        self._metric_names = [str(name) for name in sorted(self._state.metrics)]  # the order the step stacks them
 
     # --------------------------------------------------------------------------------------------- conversion
     def _to_torch(self, array: Any) -> torch.Tensor:
@@ -287,7 +292,7 @@ class PlaygroundVecEnv(VecEnv):
             data = {str(key): self._to_torch(value).to(torch.float32) for key, value in obs.items()}
         else:
             data = {"policy": self._to_torch(obs).to(torch.float32)}
-        return TensorDict(data, batch_size=self._batch_size, device=self.device)
+        return self._new_tensordict(data, batch_size=self._batch_size, device=self.device)
 
     # ------------------------------------------------------------------------------------------------ VecEnv API
     def get_observations(self) -> TensorDict:
@@ -328,7 +333,7 @@ class PlaygroundVecEnv(VecEnv):
             "time_outs": dones & ~terminated_t,
             "final_obs": self._to_tensordict(final_obs),
             "episode": episode,
-            "log": {name: self._to_torch(value) for name, value in metrics.items()},
+            "log": dict(zip(self._metric_names, self._to_torch(metrics).unbind(0), strict=False)),
         }
         return self._obs, rewards, dones, extras
 

@@ -267,11 +267,22 @@ class TestRealEnv:
 
 
 class TestTargets:
-    """``make_task`` and ``stride check-env`` know the ``playground:`` prefix."""
+    """``make_task``, ``stride check-env`` and ``stride train`` know the ``playground:`` prefix."""
 
     def test_check_env_target(self) -> None:
-        report = check_env_target("playground:CartpoleBalance", num_envs=2, num_steps=2)
-        assert report.num_envs == 2 and report.num_actions == 1 and report.max_episode_length == 1000
+        report = check_env_target("playground:CartpoleBalance", num_envs=4, num_steps=2)
+        assert report.num_envs == 4 and report.num_actions == 1 and report.max_episode_length == 1000
+
+    def test_cli_train_uses_the_playground_preset(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        from stride.cli.main import main
+
+        argv = ["train", "--task", "playground:CartpoleBalance", "--num-envs", "4", "--iterations", "1"]
+        argv += ["--run-dir", str(tmp_path / "run"), "--set", "env.max_episode_length=20"]
+        argv += ["--set", "num_steps_per_env=8"]
+        assert main(argv) == 0
+        assert "trained playground:CartpoleBalance for 1 iterations (32 env steps)" in capsys.readouterr().out
+        experiment = (tmp_path / "run" / "experiment.yaml").read_text()
+        assert "hidden_dims:\n    - 512\n    - 256\n    - 128" in experiment  # the playground preset's actor
 
 
 @pytest.mark.slow
