@@ -244,7 +244,7 @@ class PlaygroundVecEnv(VecEnv):
                 f"PlaygroundVecEnv: max_episode_length must be an integer >= 1, got {max_episode_length!r} (the env "
                 "config gives no episode_length). Fix: pass max_episode_length=<time limit in steps>."
             )
-        self.jax = jax
+        self._jax = jax
         self.env = built
         self.num_envs = num_envs
         self.num_actions = int(built.action_size)
@@ -285,7 +285,7 @@ class PlaygroundVecEnv(VecEnv):
 
     def _to_jax(self, tensor: torch.Tensor) -> Any:
         """A JAX view of a torch tensor (DLPack; contiguous, on JAX's device)."""
-        return self.jax.dlpack.from_dlpack(tensor.detach().to(self._jax_torch_device).contiguous())
+        return self._jax.dlpack.from_dlpack(tensor.detach().to(self._jax_torch_device).contiguous())
 
     def _to_tensordict(self, obs: Any) -> TensorDict:
         if isinstance(obs, Mapping):
