@@ -56,7 +56,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--task",
         default=None,
-        help="built-in task name, gym:<Gymnasium id> or envpool:<envpool id> (default: cartpole, or the config's task)",
+        help="built-in task name, gym:<Gymnasium id>, envpool:<envpool id> or playground:<Playground env> "
+        "(default: cartpole, or the config's task)",
     )
     train.add_argument("--config", default=None, help="experiment YAML (default: the task's preset)")
     train.add_argument(
@@ -118,7 +119,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list the built-in tasks")
     check = sub.add_parser("check-env", help="validate an env against the VecEnv contract")
     check.add_argument(
-        "target", help="built-in task name, gym:<id>, envpool:<id>, or module:factory returning a VecEnv"
+        "target",
+        help="built-in task name, gym:<id>, envpool:<id>, playground:<name>, or module:factory returning a VecEnv",
     )
     check.add_argument("--num-envs", type=int, default=4, help="envs to build")
     check.add_argument("--device", default="cpu", help="torch device")
@@ -378,15 +380,18 @@ def _play(args: argparse.Namespace) -> int:
 
 
 def _is_adapter_task(task: object) -> bool:
-    """Whether a task name is built by an adapter (``gym:<id>``, ``envpool:<id>``)."""
+    """Whether a task name is built by an adapter (``gym:<id>``, ``envpool:<id>``, ``playground:<name>``)."""
     from stride.env.tasks.registry import ADAPTER_PREFIXES
 
     return str(task).startswith(ADAPTER_PREFIXES)
 
 
 def _render_kwargs(exp: Any) -> dict[str, Any]:
-    """Constructor options a task needs to render frames (Gymnasium envs and envpool pools render only if built to)."""
-    if not _is_adapter_task(exp.task):
+    """Constructor options a task needs to render frames (Gymnasium envs and envpool pools render only if built to).
+
+    Playground envs take no such option and have no ``render_frame``: ``record_video`` says so.
+    """
+    if not str(exp.task).startswith(("gym:", "envpool:")):
         return {}
     return {"env_kwargs": {**dict(exp.env.get("env_kwargs") or {}), "render_mode": "rgb_array"}}
 

@@ -106,6 +106,7 @@ TASK_PRESETS: dict[str, str] = {
 PREFIX_PRESETS: dict[str, str | None] = {
     "gym:": "mujoco",  # every Gymnasium MuJoCo id shares one preset, not tuned per task
     "envpool:": None,  # envpool's tasks differ too much (observation groups, scales) for one shared preset
+    "playground:": "playground",  # the rsl_rl values MuJoCo Playground publishes for its locomotion envs
 }
 """The preset of an adapter's tasks that have no entry in :data:`TASK_PRESETS` (None: none; ``--config`` needed)."""
 

@@ -725,8 +725,8 @@ def check_env_target(
 ) -> CheckReport:
     """Build an env from a task name or a ``module:factory`` callable and check it.
 
-    A name without ``:``, or with an adapter prefix (``gym:<id>``, ``envpool:<id>``), is a task of
-    ``stride.env.tasks.make_task``. Otherwise the callable after the
+    A name without ``:``, or with an adapter prefix (``gym:<id>``, ``envpool:<id>``, ``playground:<name>``), is a
+    task of ``stride.env.tasks.make_task``. Otherwise the callable after the
     colon (dotted attributes allowed, e.g. ``pkg.mod:Envs.make``) is called with ``num_envs`` and ``device`` as
     keywords where its signature accepts them, and without them otherwise.
 

@@ -4,5 +4,13 @@ from __future__ import annotations
 
 from stride.env.adapters.envpool import EnvpoolVecEnv, make_envpool_env
 from stride.env.adapters.gymnasium import GymnasiumVecEnv, make_gymnasium_env
+from stride.env.adapters.playground import PlaygroundVecEnv, make_playground_env
 
-__all__ = ["EnvpoolVecEnv", "GymnasiumVecEnv", "make_envpool_env", "make_gymnasium_env"]
+__all__ = [
+    "EnvpoolVecEnv",
+    "GymnasiumVecEnv",
+    "PlaygroundVecEnv",
+    "make_envpool_env",
+    "make_gymnasium_env",
+    "make_playground_env",
+]

@@ -105,7 +105,10 @@ GYM_PREFIX = "gym:"
 ENVPOOL_PREFIX = "envpool:"
 """Task names starting with this prefix are envpool ids, built by the envpool adapter."""
 
-ADAPTER_PREFIXES = (GYM_PREFIX, ENVPOOL_PREFIX)
+PLAYGROUND_PREFIX = "playground:"
+"""Task names starting with this prefix are MuJoCo Playground env names, built by the Playground adapter."""
+
+ADAPTER_PREFIXES = (GYM_PREFIX, ENVPOOL_PREFIX, PLAYGROUND_PREFIX)
 """Prefixes of the task names that an adapter builds (``<prefix><the backend's own id>``)."""
 
 
@@ -115,6 +118,12 @@ def _make_adapter(name: str, num_envs: int, device: str | torch.device, seed: in
         from stride.env.adapters.envpool import make_envpool_env
 
         return make_envpool_env(name[len(ENVPOOL_PREFIX) :], num_envs=num_envs, device=device, seed=seed, **kwargs)
+    if name.startswith(PLAYGROUND_PREFIX):
+        from stride.env.adapters.playground import make_playground_env
+
+        return make_playground_env(
+            name[len(PLAYGROUND_PREFIX) :], num_envs=num_envs, device=device, seed=seed, **kwargs
+        )
     from stride.env.adapters.gymnasium import make_gymnasium_env
 
     return make_gymnasium_env(name[len(GYM_PREFIX) :], num_envs=num_envs, device=device, seed=seed, **kwargs)
@@ -131,11 +140,13 @@ def make_task(
 
     A name ``"gym:<id>"`` builds the Gymnasium adapter instead
     (:class:`~stride.env.adapters.gymnasium.GymnasiumVecEnv`; sub-env ``i`` is seeded with ``seed + i``), a name
-    ``"envpool:<id>"`` the envpool adapter (:class:`~stride.env.adapters.envpool.EnvpoolVecEnv`).
+    ``"envpool:<id>"`` the envpool adapter (:class:`~stride.env.adapters.envpool.EnvpoolVecEnv`), a name
+    ``"playground:<name>"`` the MuJoCo Playground adapter (:class:`~stride.env.adapters.playground.PlaygroundVecEnv`).
 
     Args:
-        name: Registry name, e.g. ``"cartpole"``, ``"gym:<Gymnasium id>"``, e.g. ``"gym:HalfCheetah-v5"``, or
-            ``"envpool:<envpool id>"``, e.g. ``"envpool:Go1JoystickFlatTerrain-v1"``.
+        name: Registry name, e.g. ``"cartpole"``, ``"gym:<Gymnasium id>"``, e.g. ``"gym:HalfCheetah-v5"``,
+            ``"envpool:<envpool id>"``, e.g. ``"envpool:Go1JoystickFlatTerrain-v1"``, or
+            ``"playground:<Playground env>"``, e.g. ``"playground:CartpoleBalance"``.
         num_envs: Number of environments in the batch (>= 1).
         device: Torch device of the task.
         seed: Seed of the task's random generator.
