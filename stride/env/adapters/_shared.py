@@ -10,7 +10,7 @@ import torch
 
 from stride.utils.errors import ConfigError
 
-__all__ = ["EpisodeBook", "observation_groups"]
+__all__ = ["EpisodeBook", "check_options", "observation_groups"]
 
 
 class EpisodeBook:
@@ -120,3 +120,23 @@ def observation_groups(
             )
         groups[str(key)] = tuple(sub.shape)
     return groups, True
+
+
+def check_options(task: str, kwargs: dict[str, Any], allowed: tuple[str, ...], note: str = "") -> None:
+    """Refuse adapter options that the adapter does not take (what each ``make_*_env`` checks first).
+
+    Args:
+        task: The task name as the user wrote it, e.g. ``"gym:Hopper-v5"``.
+        kwargs: The options passed beyond ``num_envs``, ``device`` and ``seed``.
+        allowed: The option names the adapter accepts.
+        note: A hint appended to the message (e.g. where task settings go).
+
+    Raises:
+        ConfigError: Naming the unknown options and the accepted ones.
+    """
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{task}: unknown env option(s) {unknown}; the adapter accepts num_envs, seed and {', '.join(allowed)}"
+            f"{note}."
+        )

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
-from stride.env.adapters._shared import EpisodeBook, observation_groups
+from stride.env.adapters._shared import EpisodeBook, check_options, observation_groups
 from stride.env.vec_env import VecEnv
 from stride.utils.errors import ConfigError, EnvContractError
 
@@ -412,11 +412,10 @@ def make_envpool_env(
     Raises:
         ConfigError: If an option is unknown or invalid, or the env cannot be built.
     """
-    allowed = ("max_episode_length", "num_threads", "env_kwargs")
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"envpool:{env_id}: unknown env option(s) {unknown}; the envpool adapter accepts num_envs, seed and "
-            f"{', '.join(allowed)} (task settings go in env_kwargs)."
-        )
+    check_options(
+        f"envpool:{env_id}",
+        kwargs,
+        ("max_episode_length", "num_threads", "env_kwargs"),
+        " (task settings go in env_kwargs)",
+    )
     return EnvpoolVecEnv(env_id, num_envs=num_envs, device=device, seed=seed, **kwargs)

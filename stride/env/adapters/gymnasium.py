@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
-from stride.env.adapters._shared import EpisodeBook, observation_groups
+from stride.env.adapters._shared import EpisodeBook, check_options, observation_groups
 from stride.env.vec_env import VecEnv
 from stride.utils.errors import ConfigError, EnvContractError
 
@@ -428,11 +428,9 @@ def make_gymnasium_env(
     Raises:
         ConfigError: If an option is unknown or invalid, or the env cannot be built.
     """
-    allowed = ("vectorization_mode", "autoreset_mode", "action_transform", "max_episode_length", "env_kwargs")
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"gym:{env_id}: unknown env option(s) {unknown}; the Gymnasium adapter accepts num_envs, seed and "
-            f"{', '.join(allowed)}."
-        )
+    check_options(
+        f"gym:{env_id}",
+        kwargs,
+        ("vectorization_mode", "autoreset_mode", "action_transform", "max_episode_length", "env_kwargs"),
+    )
     return GymnasiumVecEnv(env_id, num_envs=num_envs, device=device, seed=seed, **kwargs)

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from tensordict import TensorDict
 
+from stride.env.adapters._shared import check_options
 from stride.env.vec_env import VecEnv
 from stride.utils.errors import ConfigError
 
@@ -365,11 +366,5 @@ def make_playground_env(
     Raises:
         ConfigError: If an option is unknown or invalid, or the env cannot be built.
     """
-    allowed = ("max_episode_length", "config_overrides", "menagerie_path")
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"playground:{env_name}: unknown env option(s) {unknown}; the Playground adapter accepts num_envs, seed "
-            f"and {', '.join(allowed)}."
-        )
+    check_options(f"playground:{env_name}", kwargs, ("max_episode_length", "config_overrides", "menagerie_path"))
     return PlaygroundVecEnv(env_name, num_envs=num_envs, device=device, seed=seed, **kwargs)
