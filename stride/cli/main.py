@@ -56,7 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--task",
         default=None,
-        help="built-in task name or gym:<Gymnasium id> (default: cartpole, or the config's task)",
+        help="built-in task name, gym:<Gymnasium id> or envpool:<envpool id> (default: cartpole, or the config's task)",
     )
     train.add_argument("--config", default=None, help="experiment YAML (default: the task's preset)")
     train.add_argument(
@@ -117,7 +117,9 @@ def _build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     sub.add_parser("tasks", help="list the built-in tasks")
     check = sub.add_parser("check-env", help="validate an env against the VecEnv contract")
-    check.add_argument("target", help="built-in task name, or module:factory returning a VecEnv")
+    check.add_argument(
+        "target", help="built-in task name, gym:<id>, envpool:<id>, or module:factory returning a VecEnv"
+    )
     check.add_argument("--num-envs", type=int, default=4, help="envs to build")
     check.add_argument("--device", default="cpu", help="torch device")
     check.add_argument("--steps", type=int, default=3, help="steps to take")
@@ -125,18 +127,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
-    from stride.config.io import load_yaml, preset_path, set_value
+    from stride.config.io import load_yaml, preset_path, set_value, task_preset
 
     named_preset = False
     if args.config is not None:
         data = load_yaml(args.config)
     else:
         task = args.task or "cartpole"
-        # every Gymnasium MuJoCo id shares one preset, not tuned per task
-        path = preset_path("mujoco") if task.startswith("gym:") else preset_path(task)
+        preset = task_preset(task)  # a table entry, a preset named after the task, or the adapter's shared one
+        path = preset_path(preset) if preset is not None else None
         data: dict[str, Any] = load_yaml(path) if path is not None else {"task": task}
         # a preset named after its algorithm (pendulum-sac) names its task inside
-        named_preset = path is not None and not task.startswith("gym:") and data.get("task") not in (None, task)
+        named_preset = preset == task and data.get("task") not in (None, task)
     if args.task is not None and not named_preset:
         data["task"] = args.task
     data.setdefault("env", {})
@@ -306,10 +308,18 @@ def _naming_source(args: argparse.Namespace) -> Iterator[None]:
         if args.resume is not None:
             source = os.path.join(args.resume, "experiment.yaml")
         else:
-            task = args.task or "cartpole"
-            source = args.config or f"the {'mujoco' if task.startswith('gym:') else task} preset"
+            source = args.config or f"the {_preset_name(args.task or 'cartpole')} preset"
         overrides = " with the --set overrides" if getattr(args, "set", None) else ""
         raise ConfigError(f"in {source!r}{overrides}: {err}") from err
+
+
+def _preset_name(task: str) -> str:
+    """The name of the preset a task starts from, for messages (the task's own name when it has none)."""
+    from stride.config.io import task_preset
+
+    with contextlib.suppress(ConfigError):
+        return task_preset(task) or task
+    return task
 
 
 def _load_run(run_dir: str, checkpoint: str | None, device: str, **env_overrides: Any) -> tuple[Any, Any, str]:
@@ -409,6 +419,8 @@ def _tasks(_args: argparse.Namespace) -> int:
         sys.stdout.write("  ".join([*cells, row[4]]).rstrip() + "\n")
     sys.stdout.write(
         "\nGymnasium ids run as gym:<id>, e.g. stride train --task gym:HalfCheetah-v5 (pip install 'stride-rl[gym]')\n"
+        "envpool ids run as envpool:<id>, e.g. stride train --task envpool:Go1JoystickFlatTerrain-v1 "
+        "(pip install 'stride-rl[envpool]')\n"
     )
     return 0
 

@@ -13,7 +13,18 @@ import yaml
 from stride.config.strict import build, to_dict
 from stride.utils.errors import ConfigError
 
-__all__ = ["ExperimentCfg", "dump_yaml", "load_experiment", "load_yaml", "parse_yaml", "preset_path", "set_value"]
+__all__ = [
+    "PREFIX_PRESETS",
+    "TASK_PRESETS",
+    "ExperimentCfg",
+    "dump_yaml",
+    "load_experiment",
+    "load_yaml",
+    "parse_yaml",
+    "preset_path",
+    "set_value",
+    "task_preset",
+]
 
 
 @dataclass(kw_only=True)
@@ -85,6 +96,51 @@ def preset_path(task: str) -> str | None:
     """Path of the built-in preset YAML of ``task``, or None when the task has none."""
     candidate = resources.files("stride") / "configs" / f"{task}.yaml"
     return str(candidate) if candidate.is_file() else None
+
+
+TASK_PRESETS: dict[str, str] = {
+    "envpool:Go1JoystickFlatTerrain-v1": "go1-joystick",
+}
+"""Tasks whose preset is not named after them (adapter ids hold ``:`` and a version): task name → preset name."""
+
+PREFIX_PRESETS: dict[str, str | None] = {
+    "gym:": "mujoco",  # every Gymnasium MuJoCo id shares one preset, not tuned per task
+    "envpool:": None,  # envpool's tasks differ too much (observation groups, scales) for one shared preset
+}
+"""The preset of an adapter's tasks that have no entry in :data:`TASK_PRESETS` (None: none; ``--config`` needed)."""
+
+
+def task_preset(task: str) -> str | None:
+    """Name of the built-in preset that ``stride train --task TASK`` starts from.
+
+    The rule, first match wins: the task's entry in :data:`TASK_PRESETS`; a preset named after the task
+    (``cartpole``, ``pendulum-sac``); the preset of the task's adapter prefix in :data:`PREFIX_PRESETS`.
+
+    Args:
+        task: A task name, e.g. ``"cartpole"``, ``"gym:Hopper-v5"`` or ``"envpool:Go1JoystickFlatTerrain-v1"``.
+
+    Returns:
+        The preset name (a file ``stride/configs/<name>.yaml``), or None for a task without any preset (it runs on
+        the runner defaults).
+
+    Raises:
+        ConfigError: For an adapter task whose prefix has no shared preset and that has no preset of its own.
+    """
+    if task in TASK_PRESETS:
+        return TASK_PRESETS[task]
+    if preset_path(task) is not None:
+        return task
+    for prefix, preset in PREFIX_PRESETS.items():
+        if task.startswith(prefix):
+            if preset is None:
+                known = ", ".join(f"{t} ({p})" for t, p in TASK_PRESETS.items() if t.startswith(prefix))
+                raise ConfigError(
+                    f"no preset for task {task!r}: {prefix} tasks have presets only where one was tuned ({known}). "
+                    "Fix: pass --config FILE with a runner config whose obs_groups name the task's observation "
+                    "groups (`stride check-env TASK` lists them; stride/configs/go1-joystick.yaml is an example)."
+                )
+            return preset
+    return None
 
 
 def load_experiment(path: str) -> ExperimentCfg:

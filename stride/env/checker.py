@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, NoReturn, cast
 import torch
 from tensordict import TensorDictBase
 
-from stride.env.tasks.registry import make_task
+from stride.env.tasks.registry import ADAPTER_PREFIXES, make_task
 from stride.utils.errors import ConfigError, EnvContractError
 from stride.utils.imports import import_object
 
@@ -725,12 +725,13 @@ def check_env_target(
 ) -> CheckReport:
     """Build an env from a task name or a ``module:factory`` callable and check it.
 
-    A name without ``:`` is a registered task (``stride.env.tasks.make_task``). Otherwise the callable after the
+    A name without ``:``, or with an adapter prefix (``gym:<id>``, ``envpool:<id>``), is a task of
+    ``stride.env.tasks.make_task``. Otherwise the callable after the
     colon (dotted attributes allowed, e.g. ``pkg.mod:Envs.make``) is called with ``num_envs`` and ``device`` as
     keywords where its signature accepts them, and without them otherwise.
 
     Args:
-        target: ``"cartpole"`` or ``"my_pkg.envs:make_env"``.
+        target: ``"cartpole"``, ``"envpool:Go1JoystickFlatTerrain-v1"`` or ``"my_pkg.envs:make_env"``.
         num_envs: Number of envs to build.
         device: Device to build the env on.
         num_steps: Steps the check takes.
@@ -744,7 +745,7 @@ def check_env_target(
     """
     if not isinstance(target, str) or not target.strip():
         raise ConfigError(f"check-env: target must be a task name or 'module:factory', got {target!r}.")
-    if ":" not in target or target.startswith("gym:"):
+    if ":" not in target or target.startswith(ADAPTER_PREFIXES):
         env = make_task(target, num_envs=num_envs, device=device)
     else:
         factory = _resolve_factory(target)

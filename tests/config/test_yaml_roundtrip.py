@@ -8,8 +8,17 @@ import pytest
 import yaml
 
 from stride.config import PPOCfg, RunnerCfg, build, to_dict
-from stride.config.io import ExperimentCfg, dump_yaml, load_experiment, preset_path, set_value
+from stride.config.io import (
+    TASK_PRESETS,
+    ExperimentCfg,
+    dump_yaml,
+    load_experiment,
+    preset_path,
+    set_value,
+    task_preset,
+)
 from stride.env.tasks import list_tasks
+from stride.utils.errors import ConfigError
 
 
 class TestPresets:
@@ -23,6 +32,35 @@ class TestPresets:
         assert exp.task == task
         cfg = build(RunnerCfg, exp.runner)
         assert cfg.algorithm["class_name"] == "PPO"
+
+
+class TestTaskPresets:
+    """The task → preset rule: table entry, then a preset named after the task, then the adapter prefix's."""
+
+    @pytest.mark.parametrize(
+        ("task", "preset"),
+        [
+            ("envpool:Go1JoystickFlatTerrain-v1", "go1-joystick"),
+            ("gym:Hopper-v5", "mujoco"),
+            ("cartpole", "cartpole"),
+            ("pendulum-sac", "pendulum-sac"),
+            ("my_pkg_task", None),
+        ],
+    )
+    def test_rule(self, task: str, preset: str | None) -> None:
+        assert task_preset(task) == preset
+
+    def test_envpool_task_without_preset_is_refused(self) -> None:
+        with pytest.raises(ConfigError, match=r"no preset for task 'envpool:HalfCheetah-v4'.*--config"):
+            task_preset("envpool:HalfCheetah-v4")
+
+    @pytest.mark.parametrize("task", sorted(TASK_PRESETS))
+    def test_table_presets_validate(self, task: str) -> None:
+        path = preset_path(TASK_PRESETS[task])
+        assert path is not None
+        exp = load_experiment(path)
+        assert exp.task == task
+        assert build(RunnerCfg, exp.runner).algorithm["class_name"] == "PPO"
 
 
 class TestRoundTrip:

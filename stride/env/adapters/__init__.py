@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stride.env.adapters.envpool import EnvpoolVecEnv, make_envpool_env
 from stride.env.adapters.gymnasium import GymnasiumVecEnv, make_gymnasium_env
 
-__all__ = ["GymnasiumVecEnv", "make_gymnasium_env"]
+__all__ = ["EnvpoolVecEnv", "GymnasiumVecEnv", "make_envpool_env", "make_gymnasium_env"]

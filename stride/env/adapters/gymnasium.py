@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
+from stride.env.adapters._shared import EpisodeBook, observation_groups
 from stride.env.vec_env import VecEnv
 from stride.utils.errors import ConfigError, EnvContractError
 
@@ -199,10 +200,7 @@ class GymnasiumVecEnv(VecEnv):
             "max_episode_length": self.max_episode_length,
             "env_kwargs": dict(env_kwargs or {}),
         }
-        self.episode_length_buf = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
-        self._episode_return = np.zeros(self.num_envs, dtype=np.float64)
-        empty = torch.zeros(0, dtype=torch.float32, device=self.device)
-        self._no_episodes: dict[str, torch.Tensor] = {"return": empty, "length": empty}
+        self._episodes = EpisodeBook(self.num_envs, self.device)
         obs_np, _ = venv.reset(seed=seed)
         self._check_batch(obs_np, "reset()")
         self._obs = self._to_tensordict(obs_np)
@@ -210,13 +208,11 @@ class GymnasiumVecEnv(VecEnv):
     @property
     def episode_length_buf(self) -> torch.Tensor:
         """Steps taken in each env's current episode. Shape: (num_envs,). Writable: a runner may randomize it."""
-        return self._length_buf
+        return self._episodes.lengths
 
     @episode_length_buf.setter
     def episode_length_buf(self, value: torch.Tensor) -> None:
-        self._length_buf = value
-        # on the CPU, a numpy view of the same memory: step() counts and resets through it with no torch call
-        self._lengths_np: np.ndarray | None = value.numpy() if value.is_cpu else None
+        self._episodes.lengths = value
 
     # ------------------------------------------------------------------------------------------------ set-up
     def _init_action_space(self, gym: Any, space: Any) -> None:
@@ -242,25 +238,14 @@ class GymnasiumVecEnv(VecEnv):
         self._clip_only = self.action_transform == "rescale" and self._action_unit_box and len(space.shape) == 1
 
     def _init_observation_space(self, gym: Any, space: Any) -> None:
-        if isinstance(space, gym.spaces.Box):
-            self._groups: dict[str, tuple[int, ...]] = {"policy": tuple(space.shape)}
-            self._dict_obs = False
-        elif isinstance(space, gym.spaces.Dict):
-            groups = {}
-            for key, sub in space.spaces.items():
-                if not isinstance(sub, gym.spaces.Box):
-                    raise ConfigError(
-                        f"GymnasiumVecEnv: observation group {key!r} is {sub}; every entry of a Dict observation "
-                        "space must be a Box. Fix: flatten nested entries with a Gymnasium observation wrapper."
-                    )
-                groups[str(key)] = tuple(sub.shape)
-            self._groups = groups
-            self._dict_obs = True
-        else:
-            raise ConfigError(
-                f"GymnasiumVecEnv: observation space {space} is not supported; expected a Box or a Dict of Boxes. "
-                "Fix: wrap the env with gymnasium.wrappers.FlattenObservation."
-            )
+        self._groups, self._dict_obs = observation_groups(
+            space,
+            "GymnasiumVecEnv",
+            is_box=lambda sub: isinstance(sub, gym.spaces.Box),
+            is_dict=lambda sub: isinstance(sub, gym.spaces.Dict),
+            fix_nested=" Fix: flatten nested entries with a Gymnasium observation wrapper.",
+            fix_other=" Fix: wrap the env with gymnasium.wrappers.FlattenObservation.",
+        )
 
     def _resolve_time_limit(self, venv: Any, max_episode_length: int | None) -> int:
         if max_episode_length is None:
@@ -349,14 +334,7 @@ class GymnasiumVecEnv(VecEnv):
         obs_np, reward_np, terminated, truncated, infos = self.venv.step(self._actions_to_numpy(actions))
         if terminated.dtype != np.bool_ or truncated.dtype != np.bool_:  # Gymnasium's vector envs give bool arrays
             terminated, truncated = terminated.astype(bool), truncated.astype(bool)
-        buf, view = self._length_buf, self._lengths_np
-        if view is not None:
-            lengths = view
-            lengths += 1  # the tensor's own memory: the in-place updates here and below reach it
-        else:
-            buf += 1
-            lengths = buf.cpu().numpy()
-        self._episode_return += reward_np
+        lengths = self._episodes.count(reward_np)
         rewards = self._from_numpy(reward_np.astype(np.float32))
         # done = terminated ∨ truncated (Gymnasium's or the adapter's limit)
         dones = terminated | truncated | (lengths >= self.max_episode_length)
@@ -366,7 +344,7 @@ class GymnasiumVecEnv(VecEnv):
             extras: dict[str, Any] = {
                 "time_outs": self._from_numpy(np.zeros(self.num_envs, dtype=bool)),
                 "final_obs": self._obs,
-                "episode": self._no_episodes,
+                "episode": self._episodes.no_episodes,
             }
             return self._obs, rewards, dones_t, extras
         # a time-out is a done that is not a termination
@@ -383,16 +361,7 @@ class GymnasiumVecEnv(VecEnv):
             obs_np, _ = self.venv.reset(options={"reset_mask": to_reset})
             self._check_batch(obs_np, "reset(options={'reset_mask': ...})")
         self._obs = self._to_tensordict(obs_np)
-        ended_idx = np.flatnonzero(dones)
-        episode = {
-            "return": self._from_numpy(self._episode_return[ended_idx].astype(np.float32)),
-            "length": self._from_numpy(lengths[ended_idx].astype(np.float32)),
-        }
-        self._episode_return[ended_idx] = 0.0
-        if view is not None:
-            lengths[ended_idx] = 0
-        else:
-            buf.masked_fill_(dones_t, 0)
+        episode = self._episodes.close(lengths, np.flatnonzero(dones), dones_t)
         extras = {"time_outs": self._from_numpy(time_outs), "final_obs": final_obs, "episode": episode}
         return self._obs, rewards, dones_t, extras
 

@@ -22,7 +22,7 @@ from stride.env.tasks.reach_image import ReachImage
 from stride.env.vec_env import VecEnv
 from stride.utils.errors import ConfigError
 
-__all__ = ["list_tasks", "make_task", "register_task", "task_class"]
+__all__ = ["ADAPTER_PREFIXES", "list_tasks", "make_task", "register_task", "task_class"]
 
 _TASKS: dict[str, type[BatchedTask]] = {
     CartPole.name: CartPole,
@@ -102,6 +102,23 @@ def task_class(name: str) -> type[BatchedTask]:
 GYM_PREFIX = "gym:"
 """Task names starting with this prefix are Gymnasium ids, built by the Gymnasium adapter."""
 
+ENVPOOL_PREFIX = "envpool:"
+"""Task names starting with this prefix are envpool ids, built by the envpool adapter."""
+
+ADAPTER_PREFIXES = (GYM_PREFIX, ENVPOOL_PREFIX)
+"""Prefixes of the task names that an adapter builds (``<prefix><the backend's own id>``)."""
+
+
+def _make_adapter(name: str, num_envs: int, device: str | torch.device, seed: int, **kwargs: Any) -> VecEnv:
+    """Build the adapter a prefixed name asks for (each backend is an optional extra, imported here)."""
+    if name.startswith(ENVPOOL_PREFIX):
+        from stride.env.adapters.envpool import make_envpool_env
+
+        return make_envpool_env(name[len(ENVPOOL_PREFIX) :], num_envs=num_envs, device=device, seed=seed, **kwargs)
+    from stride.env.adapters.gymnasium import make_gymnasium_env
+
+    return make_gymnasium_env(name[len(GYM_PREFIX) :], num_envs=num_envs, device=device, seed=seed, **kwargs)
+
 
 def make_task(
     name: str,
@@ -113,10 +130,12 @@ def make_task(
     """Build the task registered under ``name``.
 
     A name ``"gym:<id>"`` builds the Gymnasium adapter instead
-    (:class:`~stride.env.adapters.gymnasium.GymnasiumVecEnv`; sub-env ``i`` is seeded with ``seed + i``).
+    (:class:`~stride.env.adapters.gymnasium.GymnasiumVecEnv`; sub-env ``i`` is seeded with ``seed + i``), a name
+    ``"envpool:<id>"`` the envpool adapter (:class:`~stride.env.adapters.envpool.EnvpoolVecEnv`).
 
     Args:
-        name: Registry name, e.g. ``"cartpole"``, or ``"gym:<Gymnasium id>"``, e.g. ``"gym:HalfCheetah-v5"``.
+        name: Registry name, e.g. ``"cartpole"``, ``"gym:<Gymnasium id>"``, e.g. ``"gym:HalfCheetah-v5"``, or
+            ``"envpool:<envpool id>"``, e.g. ``"envpool:Go1JoystickFlatTerrain-v1"``.
         num_envs: Number of environments in the batch (>= 1).
         device: Torch device of the task.
         seed: Seed of the task's random generator.
@@ -129,10 +148,8 @@ def make_task(
         ConfigError: If ``name`` is unknown, a keyword is not accepted by the task's constructor, or the task
             rejects a value.
     """
-    if isinstance(name, str) and name.startswith(GYM_PREFIX):
-        from stride.env.adapters.gymnasium import make_gymnasium_env  # lazy: gymnasium is an optional extra
-
-        return make_gymnasium_env(name[len(GYM_PREFIX) :], num_envs=num_envs, device=device, seed=seed, **kwargs)
+    if isinstance(name, str) and name.startswith(ADAPTER_PREFIXES):
+        return _make_adapter(name, num_envs, device, seed, **kwargs)
     cls = task_class(name)
     try:
         inspect.signature(cls).bind(num_envs=num_envs, device=device, seed=seed, **kwargs)
