@@ -26,8 +26,10 @@
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/go1_experiments.py run --experiment students --seed 1 --out /tmp/go1
     .venv/bin/python benchmarks/go1_experiments.py report --out /tmp/go1
 
-Full scale on a GPU (Playground's budget is 8,192 envs × 200M steps; envpool steps on the CPU, the update on the GPU):
-add ``--device cuda --num-envs 4096 --iterations 1500 --chunks 10 --distill-iterations 500``.
+Full scale on a GPU machine (Playground's budget: 8,192 envs, 200M steps; envpool steps the envs on the machine's
+CPU cores, the update runs on the GPU), per experiment and seed:
+add ``--device cuda --num-envs 4096 --env-threads 0 --iterations 2000 --chunks 10 --distill-iterations 500
+--eval-envs 64`` (4096 × 20 × 2000 = 164M steps; ``--init-std`` stays 0.2, see ``_ppo_cfg``).
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ from stride.runners import DistillationRunner, OnPolicyRunner
 TASK = "envpool:Go1JoystickFlatTerrain-v1"
 """stride task name of the envpool adapter."""
 
-EXPERIMENTS = ("baseline", "symmetry", "teacher", "students")
+EXPERIMENTS = ("baseline", "symmetry", "teacher", "students", "stand")
+"""``stand`` evaluates the zero action (PD targets at the home pose): the reference a policy must beat."""
 
 SYMMETRY_CFG: dict[str, Any] = {
     "use_data_augmentation": True,
@@ -103,9 +106,13 @@ _CONTACTS = slice(99, 103)
 
 
 # ------------------------------------------------------------------------------------------------ env & cfg
+ENV_THREADS = [1]
+"""envpool worker threads (``--env-threads``; 1 on the shared CPU, 0 = envpool's choice on a big machine)."""
+
+
 def _env(num_envs: int, seed: int, device: str, straight: bool = False) -> Any:
     """The Go1 task; ``straight`` restricts the commands to ``vx`` (``vy`` = yaw rate = 0)."""
-    kwargs: dict[str, Any] = {"num_threads": 1}
+    kwargs: dict[str, Any] = {"num_threads": ENV_THREADS[0]}
     if straight:
         kwargs["env_kwargs"] = {"command_a1": 0.0, "command_a2": 0.0}
     return make_task(TASK, num_envs=num_envs, seed=seed, device=device, **kwargs)
@@ -235,7 +242,8 @@ def run_ppo(experiment: str, seed: int, args: argparse.Namespace) -> dict[str, A
     cfg = _ppo_cfg(preset, seed, experiment, args.init_std)
     num_envs = args.num_envs or int(preset["env"]["num_envs"])
     env = _env(num_envs, seed, args.device)
-    runner = OnPolicyRunner(env, cfg, log_dir=None, device=args.device)
+    log_dir = os.path.join(args.out, "logs", f"{experiment}_seed{seed}")
+    runner = OnPolicyRunner(env, cfg, log_dir=log_dir, device=args.device)
     eval_envs = args.eval_envs
     actor_group = cfg["obs_groups"]["actor"][0]
     curve: list[dict[str, Any]] = []
@@ -275,6 +283,7 @@ def run_ppo(experiment: str, seed: int, args: argparse.Namespace) -> dict[str, A
         "num_steps_per_env": cfg["num_steps_per_env"],
         "init_std": cfg["actor"]["distribution_cfg"]["init_std"],
         "curve": curve,
+        "train_curve": _train_curve(log_dir, num_envs * int(cfg["num_steps_per_env"])),
         "final": final,
         "train_seconds": train_seconds,
         "hardware": hardware_info(args.device),
@@ -338,6 +347,38 @@ def run_students(seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
+def _train_curve(log_dir: str, steps_per_iteration: int) -> list[list[float]]:
+    """``[env steps, mean training episode return]`` per iteration that ended episodes (from metrics.jsonl)."""
+    curve = []
+    with open(os.path.join(log_dir, "metrics.jsonl"), encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            value = row.get("Train/mean_reward")
+            if isinstance(value, (int, float)) and value == value:  # finite: iterations without episode ends are NaN
+                curve.append([(int(row["iteration"]) + 1) * steps_per_iteration, float(value)])
+    return curve
+
+
+def run_stand(seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate the zero action (stand at the home pose) on the PPO runs' evaluation episodes of ``seed``."""
+
+    def stand(obs: TensorDict) -> torch.Tensor:
+        return torch.zeros(obs.batch_size[0], 12, device=obs.device)
+
+    result = evaluate(stand, args.eval_envs, 10_000 + 100 * seed, args.device)
+    straight = evaluate(stand, args.eval_envs, 20_000 + seed, args.device, straight=True)
+    record = {
+        "experiment": "stand",
+        "seed": seed,
+        "return": result["return"],
+        "length": result["length"],
+        "straight_return": straight["return"],
+        "duty": straight["duty"],
+    }
+    _write(args.out, f"stand_seed{seed}", record)
+    return record
+
+
 def _write(out: str, name: str, record: dict[str, Any]) -> None:
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, f"{name}.json"), "w", encoding="utf-8") as handle:
@@ -364,6 +405,30 @@ def _curve_plot(ax: Any, runs: list[dict[str, Any]], label: str, key: str = "ret
         ax.fill_between(steps, values.min(0).values.tolist(), values.max(0).values.tolist(), alpha=0.2)
 
 
+def _last_train_return(run: dict[str, Any], count: int = 20) -> float:
+    values = [value for _, value in (run.get("train_curve") or [])[-count:]]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _train_plot(ax: Any, runs: list[dict[str, Any]], label: str, window: int = 10) -> None:
+    """Mean over seeds of each run's training return (moving average over ``window`` logged iterations)."""
+    import numpy as np
+
+    series: dict[int, list[float]] = {}
+    for run in runs:
+        curve = np.array(run.get("train_curve") or [], dtype=np.float64).reshape(-1, 2)
+        if len(curve) < window:
+            continue
+        smooth = np.convolve(curve[:, 1], np.ones(window) / window, mode="valid")
+        for steps, value in zip(curve[window - 1 :, 0], smooth, strict=True):
+            series.setdefault(int(steps), []).append(float(value))
+    if not series:
+        return
+    steps = sorted(k for k, v in series.items() if len(v) == max(len(v) for v in series.values()))
+    means = [sum(series[k]) / len(series[k]) for k in steps]
+    ax.plot([k / 1e6 for k in steps], means, label=f"{label} ({len(series[steps[0]])} seeds)")
+
+
 def report(out: str, img_dir: str) -> str:
     """Figures (PNG in ``img_dir``) and markdown tables from the JSON files in ``out``."""
     import matplotlib
@@ -374,26 +439,42 @@ def report(out: str, img_dir: str) -> str:
     os.makedirs(img_dir, exist_ok=True)
     baseline, symmetry = _load(out, "baseline"), _load(out, "symmetry")
     teacher, students = _load(out, "teacher"), _load(out, "students")
+    stand = _load(out, "stand")
     lines: list[str] = []
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    _curve_plot(ax, baseline, "PPO, actor on noisy state")
-    _curve_plot(ax, teacher, "PPO, actor on privileged state (teacher)")
-    ax.set(xlabel="env steps (M)", ylabel="deterministic return (1,000-step episodes)", title="Go1 joystick: baseline")
-    ax.legend()
+    def stand_line(ax: Any) -> None:
+        if stand:
+            value = sum(r["return"] for r in stand) / len(stand)
+            ax.axhline(value, color="gray", linestyle=":", label=f"zero action (stand): {value:.1f}")
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    _train_plot(axes[0], baseline, "PPO, actor on noisy state")
+    _train_plot(axes[0], teacher, "PPO, actor on privileged state (teacher)")
+    axes[0].set(xlabel="env steps (M)", ylabel="training episode return", title="Go1 joystick: training return")
+    axes[0].legend()
+    _curve_plot(axes[1], baseline, "PPO, actor on noisy state")
+    _curve_plot(axes[1], teacher, "PPO, actor on privileged state (teacher)")
+    stand_line(axes[1])
+    axes[1].set(xlabel="env steps (M)", ylabel="deterministic return (1,000 steps)", title="Deterministic evaluation")
+    axes[1].legend()
     fig.tight_layout()
     fig.savefig(os.path.join(img_dir, "go1_baseline.png"), dpi=110)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    _curve_plot(axes[0], baseline, "symmetry off")
-    _curve_plot(axes[0], symmetry, "symmetry on (augmentation + mirror loss)")
-    axes[0].set(xlabel="env steps (M)", ylabel="deterministic return", title="Sample efficiency")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    _train_plot(axes[0], baseline, "symmetry off")
+    _train_plot(axes[0], symmetry, "symmetry on")
+    axes[0].set(xlabel="env steps (M)", ylabel="training episode return", title="Sample efficiency (training)")
     axes[0].legend()
-    _curve_plot(axes[1], baseline, "symmetry off", key="action_asymmetry")
-    _curve_plot(axes[1], symmetry, "symmetry on", key="action_asymmetry")
-    axes[1].set(xlabel="env steps (M)", ylabel="E|μ(Ms) − Mμ(s)| / E|μ(s)|", title="Action asymmetry")
+    _curve_plot(axes[1], baseline, "symmetry off")
+    _curve_plot(axes[1], symmetry, "symmetry on")
+    stand_line(axes[1])
+    axes[1].set(xlabel="env steps (M)", ylabel="deterministic return", title="Deterministic evaluation")
     axes[1].legend()
+    _curve_plot(axes[2], baseline, "symmetry off", key="action_asymmetry")
+    _curve_plot(axes[2], symmetry, "symmetry on", key="action_asymmetry")
+    axes[2].set(xlabel="env steps (M)", ylabel="E|μ(Ms) − Mμ(s)| / E|μ(s)|", title="Action asymmetry")
+    axes[2].legend()
     fig.tight_layout()
     fig.savefig(os.path.join(img_dir, "go1_symmetry.png"), dpi=110)
     plt.close(fig)
@@ -410,6 +491,7 @@ def report(out: str, img_dir: str) -> str:
                 len(runs),
                 f"{runs[0]['final']['env_steps'] / 1e6:.2f}M",
                 " / ".join(fmt_mean_std([r["curve"][i]["return"] for r in runs]) for i in range(len(runs[0]["curve"]))),
+                fmt_mean_std([_last_train_return(r) for r in runs]),
                 fmt_mean_std([f["length"] for f in finals], 0),
                 fmt_mean_std([f["action_asymmetry"] for f in gait], 3) if gait else "—",
                 fmt_mean_std([f["duty_asymmetry"] for f in gait], 3) if gait else "—",
@@ -420,8 +502,9 @@ def report(out: str, img_dir: str) -> str:
         "run",
         "seeds",
         "env steps",
-        "return at each evaluation",
-        "final episode length",
+        "deterministic return at each evaluation",
+        "training return, last 20 logged iterations",
+        "final deterministic episode length",
         "action asymmetry",
         "duty-cycle asymmetry",
         "train s",
@@ -454,6 +537,12 @@ def report(out: str, img_dir: str) -> str:
             )
         header = ["student", "seeds", "teacher return", "student return", "student / teacher", "train s"]
         lines += ["Distillation (students read the noisy state only)", "", markdown_table(header, rows), ""]
+    if stand:
+        lines += [
+            f"Zero action (stand at the home pose), same evaluation episodes: return {stand[0]['return']:.2f}, "
+            f"episode length {stand[0]['length']:.0f}; straight commands {stand[0]['straight_return']:.2f}.",
+            "",
+        ]
     record = (baseline or symmetry or teacher or students or [{}])[0]
     lines.append(f"Hardware: {record.get('hardware')}, torch threads {record.get('torch_threads')}.")
     return "\n".join(lines)
@@ -468,13 +557,14 @@ def main() -> None:
     run.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "go1_experiments"))
     run.add_argument("--device", default="cpu")
     run.add_argument("--num-envs", type=int, default=None, help="training envs (default: the preset's 128)")
-    run.add_argument("--iterations", type=int, default=150, help="PPO iterations")
-    run.add_argument("--distill-iterations", type=int, default=100, help="distillation iterations per student")
+    run.add_argument("--iterations", type=int, default=200, help="PPO iterations")
+    run.add_argument("--distill-iterations", type=int, default=150, help="distillation iterations per student")
     run.add_argument("--chunks", type=int, default=5, help="evaluations along the run")
     run.add_argument(
         "--init-std", type=float, default=0.2, help="PPO actor's initial action std (the preset's 1.0 earns no reward)"
     )
     run.add_argument("--eval-envs", type=int, default=16, help="evaluation episodes (one per env)")
+    run.add_argument("--env-threads", type=int, default=1, help="envpool worker threads (0: envpool's choice)")
     rep = sub.add_parser("report", help="figures and tables from the runs in --out")
     rep.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "go1_experiments"))
     rep.add_argument("--img-dir", default=os.path.join(os.path.dirname(__file__), "..", "docs", "img"))
@@ -482,8 +572,11 @@ def main() -> None:
     if args.command == "report":
         print(report(args.out, args.img_dir))
         return
+    ENV_THREADS[0] = args.env_threads
     if args.experiment == "students":
         run_students(args.seed, args)
+    elif args.experiment == "stand":
+        print(json.dumps(run_stand(args.seed, args)))
     else:
         run_ppo(args.experiment, args.seed, args)
 
