@@ -539,8 +539,11 @@ def report(out: str, img_dir: str) -> str:
         lines += ["Distillation (students read the noisy state only)", "", markdown_table(header, rows), ""]
     if stand:
         lines += [
-            f"Zero action (stand at the home pose), same evaluation episodes: return {stand[0]['return']:.2f}, "
-            f"episode length {stand[0]['length']:.0f}; straight commands {stand[0]['straight_return']:.2f}.",
+            f"Zero action (stand at the home pose) on the same evaluation episodes ({len(stand)} seeds): return "
+            f"{fmt_mean_std([r['return'] for r in stand], 2)}, "
+            f"episode length {fmt_mean_std([r['length'] for r in stand], 0)}; "
+            f"straight commands {fmt_mean_std([r['straight_return'] for r in stand], 2)}, duty-cycle asymmetry "
+            f"{fmt_mean_std([duty_asymmetry(r['duty']) for r in stand], 4)}.",
             "",
         ]
     record = (baseline or symmetry or teacher or students or [{}])[0]
