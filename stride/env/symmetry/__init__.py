@@ -3,7 +3,8 @@
 Each function follows rsl_rl's call ``func(env=..., obs=TensorDict | None, actions=Tensor | None)`` and returns the
 originals followed by their mirror images along the batch dimension. The built-in ones can be named by their short
 name in a config (``data_augmentation_func: cartpole``) or by import path
-(``"stride.env.symmetry:cartpole_symmetry"``). The MuJoCo functions import nothing from gymnasium or mujoco.
+(``"stride.env.symmetry:cartpole_symmetry"``, ``"stride.env.symmetry.go1:go1_symmetry"``). The MuJoCo and Go1
+functions import nothing from gymnasium, mujoco or envpool.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from stride.env.symmetry.cartpole import (
     pendulum_pomdp_symmetry,
     pendulum_symmetry,
 )
+from stride.env.symmetry.go1 import go1_symmetry, make_go1_symmetry
 from stride.env.symmetry.mirror import MirrorAugmentation, SignedPermutation
 from stride.env.symmetry.mujoco import ant_symmetry, humanoid_symmetry, make_ant_symmetry, make_humanoid_symmetry
 
@@ -27,8 +29,10 @@ __all__ = [
     "SignedPermutation",
     "ant_symmetry",
     "cartpole_symmetry",
+    "go1_symmetry",
     "humanoid_symmetry",
     "make_ant_symmetry",
+    "make_go1_symmetry",
     "make_humanoid_symmetry",
     "memory_symmetry",
     "pendulum_noisy_symmetry",
@@ -44,5 +48,8 @@ SYMMETRY_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "memory": memory_symmetry,
     "Ant-v5": ant_symmetry,
     "Humanoid-v5": humanoid_symmetry,
+    "go1": go1_symmetry,
+    "Go1JoystickFlatTerrain-v1": go1_symmetry,
+    "Go1JoystickRoughTerrain-v1": go1_symmetry,
 }
-"""Short names accepted as ``data_augmentation_func``: built-in task names and Gymnasium ids."""
+"""Short names accepted as ``data_augmentation_func``: built-in task names, Gymnasium and envpool ids."""
