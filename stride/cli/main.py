@@ -125,15 +125,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _experiment_dict(args: argparse.Namespace) -> dict[str, Any]:
-    from stride.config.io import load_yaml, preset_path, set_value
+    from stride.config.io import load_yaml, preset_for_task, set_value
 
     named_preset = False
     if args.config is not None:
         data = load_yaml(args.config)
     else:
         task = args.task or "cartpole"
-        # every Gymnasium MuJoCo id shares one preset, not tuned per task
-        path = preset_path("mujoco") if task.startswith("gym:") else preset_path(task)
+        # a Gymnasium id: its own tuned preset when one ships (mujoco-halfcheetah.yaml), else mujoco.yaml
+        path = preset_for_task(task)
         data: dict[str, Any] = load_yaml(path) if path is not None else {"task": task}
         # a preset named after its algorithm (pendulum-sac) names its task inside
         named_preset = path is not None and not task.startswith("gym:") and data.get("task") not in (None, task)

@@ -13,7 +13,16 @@ import yaml
 from stride.config.strict import build, to_dict
 from stride.utils.errors import ConfigError
 
-__all__ = ["ExperimentCfg", "dump_yaml", "load_experiment", "load_yaml", "parse_yaml", "preset_path", "set_value"]
+__all__ = [
+    "ExperimentCfg",
+    "dump_yaml",
+    "load_experiment",
+    "load_yaml",
+    "parse_yaml",
+    "preset_for_task",
+    "preset_path",
+    "set_value",
+]
 
 
 @dataclass(kw_only=True)
@@ -85,6 +94,18 @@ def preset_path(task: str) -> str | None:
     """Path of the built-in preset YAML of ``task``, or None when the task has none."""
     candidate = resources.files("stride") / "configs" / f"{task}.yaml"
     return str(candidate) if candidate.is_file() else None
+
+
+def preset_for_task(task: str) -> str | None:
+    """Path of the preset ``stride train --task TASK`` starts from, or None when the task has none.
+
+    A Gymnasium id ``gym:<Name>-v<N>`` gets ``mujoco-<name>.yaml`` (the name lower-cased, any version) when stride
+    ships a preset tuned for that task, else the general ``mujoco.yaml``; any other task gets ``<task>.yaml``.
+    """
+    if task.startswith("gym:"):
+        name = re.sub(r"-v\d+$", "", task[len("gym:") :]).lower()
+        return preset_path(f"mujoco-{name}") or preset_path("mujoco")
+    return preset_path(task)
 
 
 def load_experiment(path: str) -> ExperimentCfg:
