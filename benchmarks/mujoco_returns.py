@@ -1,11 +1,13 @@
-"""PPO returns on Gymnasium MuJoCo tasks with stride's single MuJoCo preset (stride/configs/mujoco.yaml).
+"""PPO returns on Gymnasium MuJoCo tasks with the preset ``stride train --task gym:<id>`` picks.
 
-``run`` trains one (task, seed) for a budget of env steps with the preset, unchanged apart from the seed and the
-iteration count, then evaluates the final policy deterministically on fresh envs and writes one JSON file:
-the evaluation, the training wall-clock and the learning curve (``Train/mean_reward`` against env steps).
-``report`` reads every JSON of a folder, prints the markdown table of BENCHMARKS.md (mean ± std over seeds of the
-final deterministic evaluation, next to CleanRL's and SB3 RL-Zoo's published 1M-step numbers) and draws the
-learning curves (mean and min-max spread over seeds) to a PNG.
+That is the task's own preset when stride ships one (``stride/configs/mujoco-halfcheetah.yaml``), else the general
+``stride/configs/mujoco.yaml`` (``stride.config.io.preset_for_task``). ``run`` trains one (task, seed) for a budget
+of env steps with that preset, unchanged apart from the seed and the iteration count, then evaluates the final
+policy deterministically on fresh envs and writes one JSON file: the evaluation, the training wall-clock and the
+learning curve (``Train/mean_reward`` against env steps). ``report`` reads every JSON of a folder, prints the
+markdown table of BENCHMARKS.md (mean ± std over seeds of the final deterministic evaluation, next to CleanRL's,
+SB3 RL-Zoo's and Tianshou's published 1M-step numbers) and draws the learning curves (mean and min-max spread over
+seeds) to a PNG.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mujoco_returns.py run --task HalfCheetah-v5 --seed 0 \\
         --out /work/mujoco_runs
@@ -35,16 +37,23 @@ from _common import fmt_mean_std, hardware_info, markdown_table
 # Published PPO returns at 1M steps (mean over seeds), from the projects' own benchmark pages (REFERENCE.md).
 CLEANRL = {"HalfCheetah-v5": 2906.0, "Hopper-v5": 2052.0, "Walker2d-v5": 2891.0, "Humanoid-v5": 742.0}
 SB3_ZOO = {"HalfCheetah-v5": 5819.0, "Hopper-v5": 2410.0, "Walker2d-v5": 3479.0, "Ant-v5": 1327.0}
+# Tianshou's PPO table (examples/mujoco/README.md, -v3 envs): the best point of the 10-seed mean evaluation curve
+TIANSHOU = {"HalfCheetah-v5": 5783.9, "Hopper-v5": 2609.3, "Walker2d-v5": 3588.5, "Ant-v5": 3258.4}
 
 
-def run(task: str, seed: int, out: str, env_steps: int, eval_episodes: int, device: str) -> dict[str, Any]:
-    """Train ``task`` with the MuJoCo preset for ``env_steps`` steps and evaluate it; writes ``<out>/<name>.json``."""
-    from stride.config.io import load_yaml, preset_path
+def run(
+    task: str, seed: int, out: str, env_steps: int, eval_episodes: int, device: str, preset: str | None = None
+) -> dict[str, Any]:
+    """Train ``task`` with its preset for ``env_steps`` steps and evaluate it; writes ``<out>/<name>.json``.
+
+    ``preset`` is a YAML path; None takes the one ``stride train --task gym:<task>`` takes (``preset_for_task``).
+    """
+    from stride.config.io import load_yaml, preset_for_task
     from stride.env.tasks import make_task
     from stride.runners import OnPolicyRunner
     from stride.runners.evaluate import evaluate_policy
 
-    preset = preset_path("mujoco")
+    preset = preset or preset_for_task(f"gym:{task}")
     if preset is None:
         raise FileNotFoundError("stride/configs/mujoco.yaml is missing")
     experiment = load_yaml(preset)
@@ -117,10 +126,13 @@ def report(out: str, plot: str | None) -> str:
                 f"{statistics.fmean(minutes):.1f} min",
                 f"{CLEANRL[task]:.0f}" if task in CLEANRL else "—",
                 f"{SB3_ZOO[task]:.0f}" if task in SB3_ZOO else "—",
+                f"{TIANSHOU[task]:.0f}" if task in TIANSHOU else "—",
+                f"`{os.path.basename(runs[0]['preset'])}`",
                 f"`benchmarks/mujoco_returns.py run --task {task} --seed <s>`, s ∈ {{{seeds}}}",
             ]
         )
-    header = ["task", "stride (final deterministic eval)", "train wall-clock / run", "CleanRL", "SB3 RL-Zoo", "command"]
+    header = ["task", "stride (final deterministic eval)", "train wall-clock / run", "CleanRL", "SB3 RL-Zoo"]
+    header += ["Tianshou", "preset", "command"]
     table = markdown_table(header, rows)
     if plot is not None and records:
         _plot(records, plot)
@@ -150,7 +162,8 @@ def _plot(records: dict[str, list[dict[str, Any]]], path: str) -> None:
             capsize=3,
             label="stride, final deterministic eval",
         )
-        for label, ref, style in (("CleanRL", CLEANRL, ":"), ("SB3 RL-Zoo", SB3_ZOO, "--")):
+        references = (("CleanRL", CLEANRL, ":"), ("SB3 RL-Zoo", SB3_ZOO, "--"), ("Tianshou", TIANSHOU, "-."))
+        for label, ref, style in references:
             if task in ref:
                 ax.axhline(ref[task], linestyle=style, color="gray", label=f"{label} @1M")
         ax.set_title(task)
@@ -173,6 +186,7 @@ def main() -> None:
     run_p.add_argument("--env-steps", type=int, default=1_000_000)
     run_p.add_argument("--eval-episodes", type=int, default=10)
     run_p.add_argument("--device", default="cpu")
+    run_p.add_argument("--preset", default=None, help="experiment YAML (default: the task's preset, as stride train)")
     rep = sub.add_parser("report", help="table + plot from the JSON files of a folder")
     rep.add_argument("--out", required=True)
     rep.add_argument("--plot", default=None, help="PNG path for the learning curves")
@@ -180,7 +194,7 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     if args.command == "run":
         os.makedirs(args.out, exist_ok=True)
-        record = run(args.task, args.seed, args.out, args.env_steps, args.eval_episodes, args.device)
+        record = run(args.task, args.seed, args.out, args.env_steps, args.eval_episodes, args.device, args.preset)
         sys.stdout.write(
             f"{args.task} seed {args.seed}: eval {record['eval_mean_return']:.1f} ± {record['eval_std_return']:.1f} "
             f"over {record['eval_episodes']} episodes; train {record['train_seconds'] / 60:.1f} min, "

@@ -21,6 +21,7 @@ __all__ = [
     "load_experiment",
     "load_yaml",
     "parse_yaml",
+    "preset_for_task",
     "preset_path",
     "set_value",
     "task_preset",
@@ -104,7 +105,7 @@ TASK_PRESETS: dict[str, str] = {
 """Tasks whose preset is not named after them (adapter ids hold ``:`` and a version): task name → preset name."""
 
 PREFIX_PRESETS: dict[str, str | None] = {
-    "gym:": "mujoco",  # every Gymnasium MuJoCo id shares one preset, not tuned per task
+    "gym:": "mujoco",  # Gymnasium MuJoCo ids without a tuned mujoco-<name> preset share this one
     "envpool:": None,  # envpool's tasks differ too much (observation groups, scales) for one shared preset
     "playground:": "playground",  # the rsl_rl values MuJoCo Playground publishes for its locomotion envs
 }
@@ -115,7 +116,9 @@ def task_preset(task: str) -> str | None:
     """Name of the built-in preset that ``stride train --task TASK`` starts from.
 
     The rule, first match wins: the task's entry in :data:`TASK_PRESETS`; a preset named after the task
-    (``cartpole``, ``pendulum-sac``); the preset of the task's adapter prefix in :data:`PREFIX_PRESETS`.
+    (``cartpole``, ``pendulum-sac``); for an adapter task ``<prefix><Name>-v<N>``, the prefix's preset tuned for that
+    task, ``<shared>-<name>`` (name lower-cased, any version: ``gym:HalfCheetah-v5`` → ``mujoco-halfcheetah``); the
+    preset the prefix's tasks share in :data:`PREFIX_PRESETS`.
 
     Args:
         task: A task name, e.g. ``"cartpole"``, ``"gym:Hopper-v5"`` or ``"envpool:Go1JoystickFlatTerrain-v1"``.
@@ -141,7 +144,9 @@ def task_preset(task: str) -> str | None:
                     "Fix: pass --config FILE with a runner config whose obs_groups name the task's observation "
                     "groups (`stride check-env TASK` lists them; stride/configs/go1-joystick.yaml is an example)."
                 )
-            return preset
+            name = re.sub(r"-v\d+$", "", task[len(prefix) :]).lower()
+            tuned = f"{preset}-{name}"
+            return tuned if preset_path(tuned) is not None else preset
     return None
 
 
@@ -186,3 +191,13 @@ def set_value(data: dict[str, Any], dotted_key: str, raw_value: str) -> None:
             raise ConfigError(f"--set {dotted_key}: '{'.'.join(keys[: i + 1])}' is not a section.")
         node = child
     node[keys[-1]] = value
+
+
+def preset_for_task(task: str) -> str | None:
+    """Path of the preset file ``stride train --task TASK`` starts from (:func:`task_preset`), or None without one.
+
+    Raises:
+        ConfigError: As :func:`task_preset`, for an adapter task that has no preset.
+    """
+    name = task_preset(task)
+    return preset_path(name) if name is not None else None

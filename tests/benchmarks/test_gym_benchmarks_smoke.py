@@ -43,15 +43,31 @@ class TestMujocoReturnsReport:
                 "train_seconds": 60.0 * (seed + 1),
                 "eval_mean_return": final,
                 "curve": [[2048, final / 2], [4096, final]],
+                "preset": "/somewhere/stride/configs/mujoco.yaml",
             }
             (tmp_path / f"Hopper-v5_seed{seed}.json").write_text(json.dumps(record))
         table = script.report(str(tmp_path), None)
-        # mean 2000, sample std 1000, mean wall-clock 2 min, CleanRL 2052, SB3 2410
-        assert "| Hopper-v5 | 2000 ± 1000 (3 seeds: 1000 / 2000 / 3000) | 2.0 min | 2052 | 2410 |" in table
+        # mean 2000, sample std 1000, mean wall-clock 2 min, CleanRL 2052, SB3 2410, Tianshou 2609
+        row = "| Hopper-v5 | 2000 ± 1000 (3 seeds: 1000 / 2000 / 3000) | 2.0 min | 2052 | 2410 | 2609 | `mujoco.yaml` |"
+        assert row in table
         assert "--task Hopper-v5 --seed <s>`, s ∈ {0, 1, 2} |" in table
         if plot:
             script.report(str(tmp_path), str(tmp_path / "curves.png"))
             assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+class TestMujocoReturnsRun:
+    """``run`` trains with the preset ``stride train`` picks for the task, for the iterations the budget needs."""
+
+    @pytest.mark.slow
+    def test_half_cheetah_uses_its_preset(self, tmp_path: Path) -> None:
+        pytest.importorskip("mujoco")
+        script = _load("mujoco_returns")
+        record = script.run("HalfCheetah-v5", 0, str(tmp_path), 512, 1, "cpu")
+        # mujoco-halfcheetah.yaml: 8 envs x 64 steps = 512 transitions, so a 512-step budget is one iteration
+        assert Path(record["preset"]).name == "mujoco-halfcheetah.yaml"
+        assert (record["iterations"], record["env_steps"], record["eval_episodes"]) == (1, 512, 1)
+        assert (tmp_path / "HalfCheetah-v5_seed0.json").is_file()
 
 
 class TestAdapterOverhead:

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stride.config import PPOCfg, RunnerCfg, build, to_dict
+from stride.config import MLPModelCfg, PPOCfg, RunnerCfg, build, to_dict
 from stride.config.io import (
     TASK_PRESETS,
     ExperimentCfg,
     dump_yaml,
     load_experiment,
+    preset_for_task,
     preset_path,
     set_value,
     task_preset,
@@ -92,3 +93,40 @@ class TestRoundTrip:
         assert data["runner"]["actor"]["hidden_dims"] == [64, 64]
         exp = build(ExperimentCfg, {"task": "cartpole", "runner": data["runner"]})
         assert exp.runner["algorithm"]["learning_rate"] == 3e-4
+
+
+class TestGymPresets:
+    """``preset_for_task`` gives a Gymnasium id its own tuned preset when one ships, else the general MuJoCo one."""
+
+    @pytest.mark.parametrize(
+        ("task", "preset"),
+        [
+            ("gym:HalfCheetah-v5", "mujoco-halfcheetah.yaml"),
+            ("gym:HalfCheetah-v4", "mujoco-halfcheetah.yaml"),
+            ("gym:Ant-v5", "mujoco.yaml"),
+            ("gym:Hopper-v5", "mujoco.yaml"),
+            ("gym:Walker2d-v5", "mujoco.yaml"),
+            ("gym:Pendulum-v1", "mujoco.yaml"),
+            ("cartpole", "cartpole.yaml"),
+        ],
+    )
+    def test_choice(self, task: str, preset: str) -> None:
+        path = preset_for_task(task)
+        assert path is not None and Path(path).name == preset
+        assert preset_for_task("no-such-task") is None
+
+    @pytest.mark.parametrize("name", ["mujoco", "mujoco-halfcheetah"])
+    def test_validates(self, name: str) -> None:
+        path = preset_path(name)
+        assert path is not None
+        exp = load_experiment(path)
+        runner = build(RunnerCfg, exp.runner)
+        algorithm = build(PPOCfg, {k: v for k, v in runner.algorithm.items() if k != "class_name"})
+        # every preset covers 1M env steps: envs x steps x iterations within one iteration of 1,000,000
+        per_iteration = exp.env["num_envs"] * runner.num_steps_per_env
+        assert runner.max_iterations is not None
+        assert 0 <= per_iteration * runner.max_iterations - 1_000_000 < per_iteration
+        transitions = per_iteration // algorithm.num_mini_batches
+        assert transitions * algorithm.num_mini_batches == per_iteration
+        for model in ("actor", "critic"):
+            assert build(MLPModelCfg, getattr(runner, model)).obs_normalization is True

@@ -299,18 +299,22 @@ class TestMuJoCo:
         report = check_env(env, num_steps=12)
         assert report.groups == {"policy": (2, 17)} and env.num_actions == 6
 
-    def test_cli_uses_the_mujoco_preset(self) -> None:
+    def test_cli_uses_the_task_preset(self) -> None:
         import argparse
 
         from stride.cli.main import _experiment_dict
 
-        args = argparse.Namespace(config=None, task="gym:Ant-v5", set=[], num_envs=None, seed=7, iterations=None)
+        args = argparse.Namespace(config=None, task="gym:Walker2d-v5", set=[], num_envs=None, seed=7, iterations=None)
         data = _experiment_dict(args)
-        assert data["task"] == "gym:Ant-v5" and data["env"]["num_envs"] == 16 and data["runner"]["seed"] == 7
+        assert data["task"] == "gym:Walker2d-v5" and data["env"]["num_envs"] == 16 and data["runner"]["seed"] == 7
         assert data["runner"]["num_steps_per_env"] == 128 and data["runner"]["max_iterations"] == 489
         assert data["runner"]["actor"]["obs_normalization"] is True
         algorithm = data["runner"]["algorithm"]
         assert algorithm["num_mini_batches"] == 16 and algorithm["schedule"] == "linear"
+        # a task with a preset of its own gets it, under its own id
+        args.task = "gym:HalfCheetah-v5"
+        data = _experiment_dict(args)
+        assert data["task"] == "gym:HalfCheetah-v5" and data["runner"]["algorithm"]["gamma"] == 0.98
 
     @pytest.mark.slow
     def test_cli_train(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
