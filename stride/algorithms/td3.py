@@ -50,8 +50,7 @@ class TD3(OffPolicyAlgorithm):
 
     cfg_class: ClassVar[type[TD3Cfg]] = TD3Cfg
     stochastic_actor: ClassVar[bool] = False
-    loss_keys: ClassVar[tuple[str, ...]] = ("critic", "actor")
-    stat_keys: ClassVar[tuple[str, ...]] = ("q_mean",)
+    # loss_keys and stat_keys: the base class's (critic and actor losses, q_mean)
 
     def __init__(
         self,
