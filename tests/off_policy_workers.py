@@ -100,9 +100,11 @@ def rows(batch: ReplayBatch, part: slice) -> ReplayBatch:
     )
 
 
-def _row_noise(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """SAC's reparameterized sample with ε a fixed function of the row (sin 100·μ) instead of a random draw, so a
-    row gets the same ε on a rank as in the single-process union; everything downstream of ε is SAC's own."""
+def _row_noise(
+    mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SAC's reparameterized sample with ε a fixed function of the row (sin 100·μ) instead of the drawn ``noise``, so
+    a row gets the same ε on a rank as in the single-process union; everything downstream of ε is SAC's own."""
     u = mean + log_std.exp() * torch.sin(100.0 * mean.detach())
     return torch.tanh(u), tanh_actor.squashed_gaussian_log_prob(u, mean, log_std)
 
@@ -169,9 +171,24 @@ def run_runner(algo: str, rank: int, out_dir: str) -> None:
         runner_cfg(algo),
         os.path.join(out_dir, f"{algo}_runs", f"rank{rank}"),
     )
-    runner.learn(3)
+    calls = []
+    original = dist.all_gather
+
+    def counting_all_gather(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    dist.all_gather = counting_all_gather  # type: ignore[assignment]
+    try:
+        runner.learn(3)
+    finally:
+        dist.all_gather = original  # type: ignore[assignment]
     state = state_of(runner.alg)
     state["replay_rewards"] = runner.alg.buffer.rewards.clone()  # rank-local: must differ across ranks
+    state["all_gathers"] = torch.tensor(len(calls))
+    buffer = runner.alg.buffer
+    # the normalizers take the observations the env returned: the next observations (no episode ends in 12 steps)
+    state["replay_observations"] = buffer.next_observations["policy"][: buffer.size].reshape(-1, 3).clone()
     torch.save(state, os.path.join(out_dir, f"{algo}_runner_rank{rank}.pt"))
 
 

@@ -8,13 +8,14 @@ Reference:
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stride.algorithms.off_policy_normalization import ObservationMoments
 from stride.algorithms.off_policy_targets import categorical_projection, polyak_update
 from stride.config.off_policy import OffPolicyCfg, QModelCfg, check_actor_section
 from stride.config.schema import MLPModelCfg
@@ -24,7 +25,9 @@ from stride.extensions.factory import REPLAY_BUILDERS, ExtensionContext, build_e
 from stride.models.mlp_model import Observations
 from stride.models.q_model import QModel
 from stride.models.tanh_actor import TanhActor
+from stride.modules.normalization import EmpiricalNormalization
 from stride.storage.replay_buffer import ReplayBatch, ReplayBuffer
+from stride.utils.compile import CompileMode, compiled
 from stride.utils.distributed import all_reduce_gradients
 from stride.utils.errors import ConfigError, NonFiniteError
 from stride.utils.obs_groups import resolve_obs_groups
@@ -95,6 +98,23 @@ class OffPolicyAlgorithm:
         self.sections: dict[str, Any] = {"algorithm": to_dict(cfg)}
         """The config sections with every default filled in (``construct`` adds actor and critic)."""
         self._acted = False
+        # the normalizers take every stored step (under torchrun: merged across ranks once per iteration)
+        self._moments = ObservationMoments(
+            [
+                (model.obs_normalizer, model.select)
+                for model in (self.actor, self.critic)
+                if isinstance(model.obs_normalizer, EmpiricalNormalization)
+            ]
+        )
+        # the hot-path calls: these bound methods, or their torch.compile versions after `compile`
+        self._explore_call: Callable[[Observations, torch.Tensor], torch.Tensor] = self._explore_actions
+        self._critic_call: Callable[
+            [ReplayBatch, torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]
+        ] = self._critic_objective
+        self._actor_call: Callable[
+            [Observations, torch.Tensor | None, torch.Tensor | None],
+            tuple[torch.Tensor, torch.Tensor | None, torch.Tensor],
+        ] = self._actor_objective
 
     # ------------------------------------------------------------------------------------------ construction
     @classmethod
@@ -159,8 +179,33 @@ class OffPolicyAlgorithm:
         """The critic's learning rate."""
         return self.cfg.critic_learning_rate
 
+    def compile(self, mode: CompileMode | None) -> None:
+        """Compile the act step's policy call and the update's two objectives (rsl_rl's ``torch_compile_mode``).
+
+        Compiled: :meth:`_explore_actions` (collection), :meth:`_critic_objective` (target and critic loss) and
+        :meth:`_actor_objective` (actor loss); their backward passes go through AOTAutograd. Random draws, the
+        backward call, the gradient all-reduce, clipping, the optimizer steps, the Polyak updates, SAC's α step and the
+        extensions' losses stay eager, so a compiled run draws the eager run's random numbers and follows it up to
+        float rounding. ``self.actor`` / ``self.critic`` stay the plain modules (checkpoints, export). None restores
+        the eager calls.
+
+        Raises:
+            ConfigError: If ``mode`` is not one of :data:`~stride.utils.compile.COMPILE_MODES` or None.
+        """
+        self._explore_call = compiled(self._explore_actions, mode)
+        self._critic_call = compiled(self._critic_objective, mode)
+        self._actor_call = compiled(self._actor_objective, mode)
+
+    def _noise(self, rows: int) -> torch.Tensor:
+        """ε ~ N(0, I), drawn eagerly from torch's generator (compiled graphs get it as an input). Shape: (rows, A)."""
+        return torch.randn(rows, self.num_actions, device=self.device)
+
     def _explore(self, obs: Observations) -> torch.Tensor:
         """The exploration policy's actions in [-1, 1]. Shape: (num_envs, num_actions)."""
+        return self._explore_call(obs, self._noise(self.buffer.num_envs))
+
+    def _explore_actions(self, obs: Observations, noise: torch.Tensor) -> torch.Tensor:
+        """The exploration policy's actions given the standard normal ``noise``. Shape: (num_envs, num_actions)."""
         raise NotImplementedError
 
     def act(self, obs: Observations) -> torch.Tensor:
@@ -200,9 +245,8 @@ class OffPolicyAlgorithm:
             mask = dones if final_obs is not None else timed_out
             next_obs[g] = torch.where(mask.view(-1, *([1] * (obs[g].dim() - 1))), ended, obs[g])
         self.buffer.add_env_step(rewards.to(torch.float32), dones, terminated, next_obs)
-        # normalizer statistics follow every stored observation
-        self.actor.update_normalization(obs)
-        self.critic.update_normalization(obs)
+        # normalizer statistics follow every stored observation (under torchrun: merged at the next update)
+        self._moments.add(obs)
         self._acted = False
 
     def compute_returns(self, obs: Observations) -> None:
@@ -230,6 +274,8 @@ class OffPolicyAlgorithm:
                 steps were not applied).
         """
         cfg = self.cfg
+        # under torchrun: the iteration's stored steps enter the normalizers of every rank (one all-gather)
+        self._moments.flush()
         num_keys = len(self.loss_keys) + len(self.stat_keys)
         if not self._ready():
             self.last_stats = {"num_updates": 0.0}
@@ -296,6 +342,47 @@ class OffPolicyAlgorithm:
         """
         raise NotImplementedError
 
+    def _critic_objective(
+        self, batch: ReplayBatch, noise: torch.Tensor, alpha: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The critic's loss on ``batch``, target included (compiled with ``torch_compile_mode``).
+
+        Args:
+            batch: The (augmented) batch.
+            noise: Standard normal draws for the bootstrap actions (SAC's a' ~ π, TD3's smoothing). Shape: (B, A).
+            alpha: SAC's temperature α (0-d tensor, a graph input so its changes never recompile); None for TD3.
+
+        Returns:
+            ``(loss, q_mean)`` as :meth:`_critic_loss`.
+        """
+        raise NotImplementedError
+
+    def _actor_objective(
+        self, obs: Observations, noise: torch.Tensor | None, alpha: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """The actor's loss (compiled with ``torch_compile_mode``); called with the critic's parameters frozen.
+
+        Args:
+            obs: Observations of the (augmented) batch.
+            noise: SAC's standard normal draws for a ~ π(·|s) (shape (B, A)); None for TD3.
+            alpha: SAC's temperature α (0-d tensor); None for TD3.
+
+        Returns:
+            ``(loss, log_prob, mean_actions)``: the loss, SAC's log π(a|s) (shape (B,); None for TD3), and
+            tanh(μ(s)) with gradient (shape (B, A); the extensions' mirror loss reads it).
+        """
+        raise NotImplementedError
+
+    def _actor_forward(
+        self, obs: Observations, noise: torch.Tensor | None, alpha: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """:meth:`_actor_objective` with the critic out of the graph: L_π's gradient reaches the actions only."""
+        self.critic.requires_grad_(False)
+        try:
+            return self._actor_call(obs, noise, alpha)
+        finally:
+            self.critic.requires_grad_(True)
+
     def _autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.use_mixed_precision)
 
@@ -352,16 +439,15 @@ class OffPolicyAlgorithm:
             loss = -(target * F.log_softmax(out, dim=-1)).sum(-1).mean(dim=1).sum()
         return loss, q.mean().detach()
 
-    def _critic_step(self, batch: ReplayBatch, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Critic loss, gradient step (unless non-finite) and the Polyak update of the target critic.
+    def _critic_step(self, loss: torch.Tensor) -> torch.Tensor:
+        """The critic's gradient step on ``loss`` (unless non-finite) and the Polyak update of the target critic.
 
         Returns:
-            ``(loss, q_mean, bad)``: detached loss, mean Q, and the non-finite flag (0-d bool).
+            The non-finite flag (0-d bool).
         """
-        loss, q_mean = self._critic_loss(batch, target)
         bad = self._step(self.critic_optimizer, self.critic, loss)
         polyak_update(self.critic_target.parameters(), self.critic.head.parameters(), self.cfg.tau)
-        return loss.detach(), q_mean, bad
+        return bad
 
     def _step(self, optimizer: torch.optim.Optimizer, model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
         """Backward, optional clipping, and the optimizer step unless the loss or gradient norm is non-finite.
@@ -405,14 +491,13 @@ class OffPolicyAlgorithm:
         return bad
 
     def _actor_q(self, obs: Observations, actions: torch.Tensor) -> torch.Tensor:
-        """Q of the actor's actions for every member, with gradient to the actions only. Shape: (E, B)."""
-        self.critic.requires_grad_(False)
-        try:
-            with self._autocast():
-                out = self.critic.head(self.critic.latent(obs), actions)
-            return self.critic.expected(out.float())
-        finally:
-            self.critic.requires_grad_(True)
+        """Q of the actor's actions for every member (inside :meth:`_actor_forward`: gradient to the actions only).
+
+        Shape: (E, B).
+        """
+        with self._autocast():
+            out = self.critic.head(self.critic.latent(obs), actions)
+        return self.critic.expected(out.float())
 
     # --------------------------------------------------------------------------------------------- modes, I/O
     def train_mode(self) -> None:

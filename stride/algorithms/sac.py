@@ -80,24 +80,45 @@ class SAC(OffPolicyAlgorithm):
         self.alpha_optimizer = make_optimizer(cfg.optimizer, [self.log_alpha], alpha_lr)
         self._learning_rates["alpha_optimizer_state_dict"] = alpha_lr
 
-    def _explore(self, obs: Observations) -> torch.Tensor:
+    def _explore_actions(self, obs: Observations, noise: torch.Tensor) -> torch.Tensor:
         """A = tanh(μ + σ·ε): SAC explores with its own stochastic policy."""
-        return self.actor.sample(obs)[0]
+        return self.actor.sample(obs, noise)[0]
+
+    def _critic_objective(
+        self, batch: ReplayBatch, noise: torch.Tensor, alpha: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if alpha is None:
+            raise TypeError("SAC's critic objective needs α.")
+        # y = G + γ^m · (min_e Q'_e(s', a') − α log π(a'|s')), a' ~ π(·|s')
+        with torch.no_grad(), self._autocast():
+            next_actions, next_log_prob = self.actor.sample(batch.next_observations, noise)
+        target = self._critic_target(batch, next_actions.float(), -alpha * next_log_prob.float())
+        return self._critic_loss(batch, target)
+
+    def _actor_objective(
+        self, obs: Observations, noise: torch.Tensor | None, alpha: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        if alpha is None:
+            raise TypeError("SAC's actor objective needs α.")
+        # L_π = E[α log π(a|s) − min_e Q_e(s, a)], a ~ π(·|s) reparameterized
+        with self._autocast():
+            actions, log_prob, mean_actions = self.actor.sample_and_mean(obs, noise)
+        log_prob = log_prob.float()
+        q = self._actor_q(obs, actions.float()).min(dim=0).values
+        return (alpha * log_prob - q).mean(), log_prob, mean_actions.float()
 
     def _update_step(self, batch: ReplayBatch, num_original: int) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
         alpha = self.log_alpha.detach().exp()
-        # critic: y = G + γ^m · (min_e Q'_e(s', a') − α log π(a'|s')), a' ~ π(·|s')
-        with torch.no_grad(), self._autocast():
-            next_actions, next_log_prob = self.actor.sample(batch.next_observations)
-        target = self._critic_target(batch, next_actions.float(), -alpha * next_log_prob.float())
-        critic_loss, q_mean, critic_bad = self._critic_step(batch, target)
-        # actor: L_π = E[α log π(a|s) − min_e Q_e(s, a)], a ~ π(·|s) reparameterized
-        with self._autocast():
-            actions, log_prob, mean_actions = self.actor.sample_and_mean(batch.observations)
-        log_prob = log_prob.float()
-        q = self._actor_q(batch.observations, actions.float()).min(dim=0).values
-        actor_loss = (alpha * log_prob - q).mean()
-        actor_bad = self._actor_step(batch, actor_loss, mean_actions.float(), num_original)
+        rows = batch.actions.shape[0]
+        # critic: y = G + γ^m · (min_e Q'_e(s', a') − α log π(a'|s')), L_Q = Σ_e mean (Q_e(s, a) − y)²
+        critic_loss, q_mean = self._critic_call(batch, self._noise(rows), alpha)
+        critic_bad = self._critic_step(critic_loss)
+        # actor: L_π = E[α log π(a|s) − min_e Q_e(s, a)]
+        actor_loss, maybe_log_prob, mean_actions = self._actor_forward(batch.observations, self._noise(rows), alpha)
+        if maybe_log_prob is None:
+            raise TypeError("SAC's actor objective must return log π.")
+        log_prob = maybe_log_prob
+        actor_bad = self._actor_step(batch, actor_loss, mean_actions, num_original)
         # temperature: J(α) = E[−α (log π + H̄)]
         if self.sac_cfg.auto_alpha:
             alpha_loss = temperature_loss(self.log_alpha, log_prob, self.target_entropy)
@@ -110,7 +131,8 @@ class SAC(OffPolicyAlgorithm):
         else:
             alpha_loss = torch.zeros((), device=self.device)
             alpha_bad = torch.zeros((), dtype=torch.bool, device=self.device)
-        values = torch.stack([critic_loss, actor_loss.detach(), alpha_loss.detach(), q_mean, -log_prob.detach().mean()])
+        entropy = -log_prob.detach().mean()
+        values = torch.stack([critic_loss.detach(), actor_loss.detach(), alpha_loss.detach(), q_mean, entropy])
         return values, [True] * 5, torch.stack([critic_bad, actor_bad, alpha_bad])
 
     @property

@@ -26,10 +26,15 @@ from stride.storage.replay_buffer import ReplayBatch, ReplayBuffer
 __all__ = ["TD3", "smoothed_target_actions"]
 
 
-def smoothed_target_actions(actions: torch.Tensor, noise_std: float, noise_clip: float) -> torch.Tensor:
-    """Target policy smoothing: a' = clip(μ'(s') + clip(ε, −c, c), −1, 1), ε ~ N(0, σ²). Shape as ``actions``."""
-    noise = (torch.randn_like(actions) * noise_std).clamp(-noise_clip, noise_clip)
-    return (actions + noise).clamp(-1.0, 1.0)
+def smoothed_target_actions(
+    actions: torch.Tensor, noise_std: float, noise_clip: float, noise: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Target policy smoothing: a' = clip(μ'(s') + clip(σ·ξ, −c, c), −1, 1), ξ ~ N(0, I). Shape as ``actions``.
+
+    ``noise`` is ξ drawn by the caller (a compiled update draws it outside the graph); None draws it here.
+    """
+    xi = torch.randn_like(actions) if noise is None else noise
+    return (actions + (xi * noise_std).clamp(-noise_clip, noise_clip)).clamp(-1.0, 1.0)
 
 
 class TD3(OffPolicyAlgorithm):
@@ -67,31 +72,44 @@ class TD3(OffPolicyAlgorithm):
         # the target actor copies the MLP; it reads observations through the online normalizer
         self.actor_target: nn.Module = copy.deepcopy(self.actor.mlp).requires_grad_(False)
 
-    def _explore(self, obs: Observations) -> torch.Tensor:
-        """A = clip(tanh(μ(s)) + ε, −1, 1), ε ~ N(0, σ_explore²)."""
+    def _explore_actions(self, obs: Observations, noise: torch.Tensor) -> torch.Tensor:
+        """A = clip(tanh(μ(s)) + σ_explore·ξ, −1, 1), ξ ~ N(0, I) (``noise``)."""
         actions = self.actor.act_deterministic(obs)
-        noise = torch.randn_like(actions) * self.td3_cfg.exploration_noise_std
-        return (actions + noise).clamp(-1.0, 1.0)
+        return (actions + noise * self.td3_cfg.exploration_noise_std).clamp(-1.0, 1.0)
 
     def _target_actions(self, obs: Observations) -> torch.Tensor:
         """μ'(s') = tanh(target MLP(normalized s')). Shape: (B, A)."""
         return torch.tanh(self.actor_target(self.actor.latent(obs)))
 
-    def _update_step(self, batch: ReplayBatch, num_original: int) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
+    def _critic_objective(
+        self, batch: ReplayBatch, noise: torch.Tensor, alpha: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.td3_cfg
-        # critic: y = G + γ^m · min_e Q'_e(s', a'), a' = smoothed μ'(s')
+        # y = G + γ^m · min_e Q'_e(s', a'), a' = smoothed μ'(s')
         with torch.no_grad(), self._autocast():
             next_actions = self._target_actions(batch.next_observations).float()
-        next_actions = smoothed_target_actions(next_actions, cfg.target_policy_noise, cfg.target_noise_clip)
+        next_actions = smoothed_target_actions(next_actions, cfg.target_policy_noise, cfg.target_noise_clip, noise)
         target = self._critic_target(batch, next_actions, None)
-        critic_loss, q_mean, critic_bad = self._critic_step(batch, target)
+        return self._critic_loss(batch, target)
+
+    def _actor_objective(
+        self, obs: Observations, noise: torch.Tensor | None, alpha: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        # L_μ = −E[Q_1(s, μ(s))] (the first member, as in TD3)
+        with self._autocast():
+            actions = self.actor.act_deterministic(obs).float()
+        return -self._actor_q(obs, actions)[0].mean(), None, actions
+
+    def _update_step(self, batch: ReplayBatch, num_original: int) -> tuple[torch.Tensor, list[bool], torch.Tensor]:
+        cfg = self.td3_cfg
+        # critic: y = G + γ^m · min_e Q'_e(s', a'), L_Q = Σ_e mean (Q_e(s, a) − y)²
+        critic_loss, q_mean = self._critic_call(batch, self._noise(batch.actions.shape[0]), None)
+        critic_bad = self._critic_step(critic_loss)
+        critic_loss = critic_loss.detach()
         # actor every policy_delay critic steps (num_updates counts the critic steps before this one)
         if self.num_updates % cfg.policy_delay == 0:
-            # L_μ = −E[Q_1(s, μ(s))] (the first member, as in TD3)
-            with self._autocast():
-                actions = self.actor.act_deterministic(batch.observations)
-            actor_loss = -self._actor_q(batch.observations, actions.float())[0].mean()
-            actor_bad = self._actor_step(batch, actor_loss, actions.float(), num_original)
+            actor_loss, _, actions = self._actor_forward(batch.observations, None, None)
+            actor_bad = self._actor_step(batch, actor_loss, actions, num_original)
             polyak_update(self.actor_target.parameters(), self.actor.mlp.parameters(), cfg.tau)
             values = torch.stack([critic_loss, actor_loss.detach(), q_mean])
             return values, [True, True, True], torch.stack([critic_bad, actor_bad])

@@ -686,7 +686,7 @@ class RunnerCfg:
     """rsl_rl key: compile the models' calls of the rollout and the update with ``torch.compile`` in this mode
     ('default' or 'max-autotune-no-cudagraphs'); None = eager. The CUDA-graph modes ('reduce-overhead',
     'max-autotune') are refused as rsl_rl refuses them. Checkpoints and exports are those of the plain models.
-    OnPolicyRunner and DistillationRunner only."""
+    Every runner: OffPolicyRunner compiles SAC's / TD3's act step and their critic and actor objectives."""
 
     logger: str | dict[str, Any] = "tensorboard"
     """Log backend: 'tensorboard', 'wandb', 'neptune', or {'class_name': ..., ...}. metrics.jsonl is always written."""
@@ -769,10 +769,4 @@ class RunnerCfg:
             "class_name",
             f"must be 'OnPolicyRunner', 'DistillationRunner' or 'OffPolicyRunner', got {self.class_name!r}"
             f"{suggest(self.class_name, ['OnPolicyRunner', 'DistillationRunner', 'OffPolicyRunner'])}.",
-        )
-        _require(
-            self.torch_compile_mode is None or self.class_name != "OffPolicyRunner",
-            path,
-            "torch_compile_mode",
-            f"is {self.torch_compile_mode!r} but the OffPolicyRunner (SAC, TD3) has no compiled path; set it to null.",
         )

@@ -79,10 +79,15 @@ class QModel(nn.Module):
         self.v_max = float(v_max)
         self.register_buffer("support", torch.linspace(v_min, v_max, num_atoms) if num_atoms > 1 else torch.zeros(1))
 
+    def select(self, obs: Observations) -> torch.Tensor:
+        """The critic set's groups concatenated, before normalization. Shape: (B, obs_dim)."""
+        if len(self.obs_groups) == 1:
+            return obs[self.obs_groups[0]]
+        return torch.cat([obs[g] for g in self.obs_groups], -1)
+
     def latent(self, obs: Observations) -> torch.Tensor:
         """Selected and normalized observation. Shape: (B, obs_dim)."""
-        x = obs[self.obs_groups[0]] if len(self.obs_groups) == 1 else torch.cat([obs[g] for g in self.obs_groups], -1)
-        return self.obs_normalizer(x)
+        return self.obs_normalizer(self.select(obs))
 
     def expected(self, out: torch.Tensor) -> torch.Tensor:
         """Q values from head outputs (E, B, K): the scalar, or Σ_j p_j z_j for C51. Shape: (E, B)."""
@@ -98,6 +103,5 @@ class QModel(nn.Module):
     def update_normalization(self, obs: Observations) -> None:
         """Merge the statistics of ``obs`` into the normalizer (no-op without one)."""
         if isinstance(self.obs_normalizer, EmpiricalNormalization):
-            sel = [obs[g] for g in self.obs_groups]
-            flat = sel[0] if len(sel) == 1 else torch.cat(sel, -1)
+            flat = self.select(obs)
             self.obs_normalizer.update(flat.reshape(-1, flat.shape[-1]))

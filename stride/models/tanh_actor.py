@@ -76,8 +76,13 @@ class TanhActor(MLPModel):
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw_log_std) + 1.0)
         return mean, log_std
 
-    def sample(self, obs: Observations) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, obs: Observations, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterized action sample and its log-density (SAC).
+
+        Args:
+            obs: Observations.
+            noise: ε ~ N(0, I) drawn by the caller (a compiled update draws it outside the graph, so compiled and
+                eager runs use torch's generator alike); None draws it here. Shape: (B, A).
 
         Returns:
             ``(actions, log_prob)``: a = tanh(μ + σ·ε), ε ~ N(0, I), shape (B, A); log π(a|s), shape (B,).
@@ -85,9 +90,11 @@ class TanhActor(MLPModel):
         mean, log_std = self.mean_and_log_std(obs)
         if log_std is None:
             raise TypeError("sample() needs a stochastic TanhActor (SAC); TD3 adds its own noise.")
-        return squashed_sample(mean, log_std)
+        return squashed_sample(mean, log_std, noise)
 
-    def sample_and_mean(self, obs: Observations) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sample_and_mean(
+        self, obs: Observations, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`sample` plus the deterministic action tanh(μ(s)) of the same forward pass (SAC's mirror loss).
 
         Returns:
@@ -96,7 +103,7 @@ class TanhActor(MLPModel):
         mean, log_std = self.mean_and_log_std(obs)
         if log_std is None:
             raise TypeError("sample_and_mean() needs a stochastic TanhActor (SAC).")
-        actions, log_prob = squashed_sample(mean, log_std)
+        actions, log_prob = squashed_sample(mean, log_std, noise)
         return actions, log_prob, torch.tanh(mean)
 
     def act_deterministic(self, obs: Observations) -> torch.Tensor:
@@ -120,9 +127,12 @@ class TanhActor(MLPModel):
         return _ExportTanh(self)
 
 
-def squashed_sample(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reparameterized a = tanh(μ + σ·ε), ε ~ N(0, I), and log π(a). Shapes: (B, A) and (B,)."""
-    u = mean + log_std.exp() * torch.randn_like(mean)
+def squashed_sample(
+    mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reparameterized a = tanh(μ + σ·ε), ε ~ N(0, I) (``noise``, or drawn here), and log π(a). Shapes: (B, A), (B,)."""
+    eps = torch.randn_like(mean) if noise is None else noise
+    u = mean + log_std.exp() * eps
     return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
 
 

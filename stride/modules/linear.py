@@ -71,7 +71,9 @@ class Linear(nn.Linear):
             return F.linear(x, self.weight, self.bias)
         skinny = self.out_features == 1 or self.in_features <= _NARROW_INPUT
         large = x.numel() >= _MIN_BATCH * self.in_features
-        # the layouts only matter to CPU BLAS; on GPUs the extra Python-side function would only add overhead
-        if skinny and large and x.device.type == "cpu" and torch.is_grad_enabled():
+        # the layouts only matter to CPU BLAS; on GPUs the extra Python-side function would only add overhead.
+        # Under autocast F.linear runs in bf16 while the saved input stays float32, so torch's own backward is used.
+        fast = x.device.type == "cpu" and torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
+        if skinny and large and fast:
             return _LinearFunction.apply(x, self.weight, self.bias)  # type: ignore[no-any-return]
         return F.linear(x, self.weight, self.bias)

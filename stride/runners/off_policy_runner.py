@@ -15,6 +15,7 @@ from stride.config.off_policy import OFF_POLICY_ALGORITHMS
 from stride.config.strict import suggest
 from stride.env.vec_env import VecEnv
 from stride.runners.base_runner import BaseRunner, plain_config
+from stride.utils.compile import CompileMode
 from stride.utils.errors import ConfigError
 
 __all__ = ["OffPolicyRunner"]
@@ -71,6 +72,9 @@ class OffPolicyRunner(BaseRunner[OffPolicyAlgorithm]):
             self.device,
             env=self.env,
         )
+
+    def _compile(self, mode: CompileMode) -> None:
+        self.alg.compile(mode)
 
     def _models(self) -> dict[str, nn.Module]:
         return {"actor": self.alg.actor, "critic": self.alg.critic}

@@ -58,14 +58,23 @@ class TestUpdateEquivalence:
 
 
 class TestRunnerInSync:
-    """3 iterations of an OffPolicyRunner on each rank's own pendulum envs (different data, normalizers merged at
-    every step, symmetry on): every parameter, target network, optimizer moment and normalizer is bit-identical
-    across ranks, the replay buffers are not, and only rank 0 wrote files."""
+    """3 iterations of an OffPolicyRunner on each rank's own pendulum envs (different data, both normalizers' moments
+    accumulated per step on each rank and merged across ranks once per iteration, symmetry on): every parameter,
+    target network, optimizer moment and normalizer is bit-identical across ranks, the replay buffers are not, the
+    normalizers hold every stored step of both ranks after one all-gather per iteration (3, where merging each step
+    took 3 × 4 steps × 2 normalizers = 24), and only rank 0 wrote files."""
 
     @pytest.mark.parametrize("algo", ALGOS)
     def test_zero_divergence(self, algo: str, out_dir: Path) -> None:
         ranks = _load(out_dir, f"{algo}_runner")
         rewards = [r.pop("replay_rewards") for r in ranks]
+        assert [int(r.pop("all_gathers")) for r in ranks] == [3, 3]
+        stored = torch.cat([r.pop("replay_observations") for r in ranks]).double()
+        for model in ("actor", "critic"):
+            mean = ranks[0][f"{model}_state_dict.obs_normalizer._mean"].double().squeeze(0)
+            var = ranks[0][f"{model}_state_dict.obs_normalizer._var"].double().squeeze(0)
+            assert torch.allclose(mean, stored.mean(0), rtol=0, atol=1e-5), model
+            assert torch.allclose(var, stored.var(0, correction=0), rtol=1e-5, atol=1e-5), model
         assert len(ranks[0]) > 10 and set(ranks[0]) == set(ranks[1])
         assert [k for k, v in ranks[0].items() if not torch.equal(v, ranks[1][k])] == []
         assert not torch.equal(rewards[0], rewards[1])

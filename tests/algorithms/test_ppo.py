@@ -359,3 +359,32 @@ class TestMiniBatchConfig:
             # each epoch's mini-batches are a permutation of the stored transitions
             assert obs.shape == stored.shape
             assert torch.equal(obs[obs[:, 0].argsort()], stored[stored[:, 0].argsort()])
+
+
+class TestMixedPrecisionLargeMiniBatches:
+    """Regression: PPO with use_mixed_precision on the CPU raised 'expected m1 and m2 to have the same dtype' in the
+    backward of the critic's one-output layer once a mini-batch reached 1,024 rows (stride's Linear fast path saw a
+    bf16 gradient and a float32 input); the update now runs and its losses are finite."""
+
+    def test_update_runs(self) -> None:
+        cfg = {
+            "num_steps_per_env": 8,
+            "seed": 1,
+            "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
+            "algorithm": {
+                "class_name": "PPO",
+                "use_mixed_precision": True,
+                "num_mini_batches": 2,
+                "num_learning_epochs": 1,
+            },
+            "actor": {
+                "class_name": "MLPModel",
+                "hidden_dims": [32],
+                "distribution_cfg": {"class_name": "GaussianDistribution"},
+            },
+            "critic": {"class_name": "MLPModel", "hidden_dims": [32]},
+        }
+        runner = OnPolicyRunner(make_task("cartpole", num_envs=512, seed=1), cfg)  # mini-batches of 2,048 rows
+        runner.learn(1)
+        losses = runner.alg.update()
+        assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())

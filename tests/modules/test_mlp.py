@@ -161,6 +161,26 @@ class TestFastPaths:
         for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
             torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-10)
 
+    def test_linear_under_bf16_autocast(self) -> None:
+        """Regression: a narrow-input layer on a large batch (the fast path's shape) under CPU bf16 autocast raised
+        'expected m1 and m2 to have the same dtype' in backward (SAC/TD3 with use_mixed_precision, batch >= 1024);
+        it now takes torch's own backward and gives nn.Linear's bf16 output and gradients exactly."""
+        from stride.modules.linear import Linear
+
+        torch.manual_seed(0)
+        ref, ours = nn.Linear(3, 64), Linear(3, 64)
+        ours.load_state_dict(ref.state_dict())
+        x = torch.randn(2048, 3)
+        grads = []
+        for layer in (ref, ours):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = layer(x)
+            assert y.dtype == torch.bfloat16
+            y.float().square().sum().backward()
+            grads.append((y.detach(), layer.weight.grad, layer.bias.grad))
+        for mine, theirs in zip(grads[1], grads[0], strict=True):
+            assert torch.equal(mine, theirs)
+
     def test_elu_gradient_matches_torch(self) -> None:
         from stride.modules.activations import ELU
 

@@ -88,9 +88,10 @@ class TestModes:
             check_compile_mode("fast")
         assert "CUDA graphs" not in str(info.value)
 
-    def test_off_policy_runner_refused(self) -> None:
-        with pytest.raises(ConfigError, match=r"OffPolicyRunner.*no compiled path"):
-            build(RunnerCfg, {"class_name": "OffPolicyRunner", "torch_compile_mode": "default"})
+    def test_every_runner_class_accepts_a_mode(self) -> None:
+        for name in ("OnPolicyRunner", "DistillationRunner", "OffPolicyRunner"):
+            cfg = build(RunnerCfg, {"class_name": name, "torch_compile_mode": "default"})
+            assert cfg.torch_compile_mode == "default"
 
 
 class TestPPOCompiledEqualsEager:
