@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Linear"]
+__all__ = ["FLOAT32_HEAD_OUTPUTS", "Linear"]
 
 _NARROW_INPUT = 16
 """Input widths up to this use the transposed weight-gradient product (measured faster on CPU up to here)."""
@@ -24,6 +24,14 @@ _NARROW_INPUT = 16
 
 _MIN_BATCH = 1024
 """Batches smaller than this use torch's own backward (the custom function has a fixed Python overhead)."""
+
+
+FLOAT32_HEAD_OUTPUTS = 16
+"""Under autocast, layers with at most this many outputs (the output heads: a value, action means) run in float32.
+
+A bfloat16 output keeps 8 significant bits: a value of 100 would be stored to ±0.25 and a clipped value loss
+(clip 0.2) would see that rounding as a change of the critic. The heads are the cheapest layers (one or a few
+outputs), so computing them in float32 costs little and keeps values and action means at full precision."""
 
 
 class _LinearFunction(torch.autograd.Function):
@@ -69,9 +77,26 @@ class Linear(nn.Linear):
         if torch.jit.is_tracing():
             # the TorchScript-based ONNX exporter: one plain op, and no Python test on traced sizes (a TracerWarning)
             return F.linear(x, self.weight, self.bias)
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            if self.out_features <= FLOAT32_HEAD_OUTPUTS:
+                # an output head under mixed precision: float32 in and out (see FLOAT32_HEAD_OUTPUTS)
+                with torch.autocast(device, enabled=False):
+                    return self._plain_forward(x.float(), self.weight, self.bias)
+            # hidden layers: the dtype autocast's own F.linear would use, so the custom backward below sees one
+            # dtype (autocast does not reach a custom function's backward, which runs after the autocast region);
+            # the casts' own backward returns the parameters' gradients in float32
+            dtype = torch.get_autocast_dtype(device)
+            bias = self.bias.to(dtype) if self.bias is not None else None
+            with torch.autocast(device, enabled=False):
+                return self._plain_forward(x.to(dtype), self.weight.to(dtype), bias)
+        return self._plain_forward(x, self.weight, self.bias)
+
+    def _plain_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """Compute x·Wᵀ + b on tensors of one dtype, through the custom backward where it is faster."""
         skinny = self.out_features == 1 or self.in_features <= _NARROW_INPUT
         large = x.numel() >= _MIN_BATCH * self.in_features
         # the layouts only matter to CPU BLAS; on GPUs the extra Python-side function would only add overhead
         if skinny and large and x.device.type == "cpu" and torch.is_grad_enabled():
-            return _LinearFunction.apply(x, self.weight, self.bias)  # type: ignore[no-any-return]
-        return F.linear(x, self.weight, self.bias)
+            return _LinearFunction.apply(x, weight, bias)  # type: ignore[no-any-return]
+        return F.linear(x, weight, bias)
