@@ -63,6 +63,41 @@ class _LinearFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
+class _MixedHeadFunction(torch.autograd.Function):
+    """A float32 output from a low-precision input: y = float(x)·Wᵀ + b, with a low-precision backward.
+
+    The float32 output keeps a head's values exact to float32 (see FLOAT32_HEAD_OUTPUTS); the backward's two
+    products run in the input's dtype (the speed of the hidden layers' backward) and return the input gradient in
+    that dtype and the parameters' gradients in float32. Autocasting a float32 head instead (``x.float()`` with
+    autograd through the cast) measured 8.9 ms against 1.6 ms here for a 6,144 × 256 → 1 head, forward and
+    backward, on an AMX CPU.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return F.linear(x.float(), weight, bias)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        out_features, in_features = weight.shape
+        g2 = grad.reshape(-1, out_features)
+        low = g2.to(x.dtype)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            # ∂L/∂x = g·W, in the input's dtype
+            grad_x = (low @ weight.to(x.dtype)).reshape(x.shape)
+        if ctx.needs_input_grad[1]:
+            # ∂L/∂W = gᵀ·x: a low-precision product, returned in float32
+            grad_w = (low.t() @ x.reshape(-1, in_features)).to(weight.dtype)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            # ∂L/∂b = Σ_batch g, in float32
+            grad_b = g2.sum(0)
+        return grad_x, grad_w, grad_b
+
+
 class Linear(nn.Linear):
     """``nn.Linear`` with a faster backward for skinny layers (same parameters, state dict and values)."""
 
@@ -80,9 +115,12 @@ class Linear(nn.Linear):
         device = x.device.type
         if torch.is_autocast_enabled(device):
             if self.out_features <= FLOAT32_HEAD_OUTPUTS:
-                # an output head under mixed precision: float32 in and out (see FLOAT32_HEAD_OUTPUTS)
+                # an output head under mixed precision: float32 out (see FLOAT32_HEAD_OUTPUTS); without autograd
+                # the same forward as the function's, so a rollout and an update compute the same values
                 with torch.autocast(device, enabled=False):
-                    return self._plain_forward(x.float(), self.weight, self.bias)
+                    if x.dtype == torch.float32 or not torch.is_grad_enabled():
+                        return self._plain_forward(x.float(), self.weight, self.bias)
+                    return _MixedHeadFunction.apply(x, self.weight, self.bias)  # type: ignore[no-any-return]
             # hidden layers: the dtype autocast's own F.linear would use, so the custom backward below sees one
             # dtype (autocast does not reach a custom function's backward, which runs after the autocast region);
             # the casts' own backward returns the parameters' gradients in float32
