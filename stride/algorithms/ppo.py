@@ -264,7 +264,7 @@ class PPO(RslRlSurface):
 
         Every forward pass runs under it, the rollout's too: the update then recomputes exactly the rollout's
         log-probabilities and values at its first mini-batch (R15), where a float32 rollout against a bfloat16
-        update gave |ratio − 1| up to 2.6e-2 on cartpole (docs/design.md §8.30).
+        update gave |ratio − 1| up to 1.4e-2 on cartpole (docs/design.md §8.30).
         """
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.use_mixed_precision)
 
