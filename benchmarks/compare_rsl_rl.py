@@ -30,6 +30,7 @@ import copy
 import io
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -236,10 +237,12 @@ def _build(
     train_cfg: dict[str, Any],
     record_returns: bool = False,
     stride_compile: str | None = None,
+    mixed_precision: bool = False,
 ) -> _Contender:
     """A fresh env (same seed for both libraries) and the library's runner on it; rsl_rl's prints are silenced.
 
-    ``stride_compile`` sets stride's ``torch_compile_mode`` (rsl_rl keeps its eager default).
+    ``stride_compile`` sets stride's ``torch_compile_mode`` (rsl_rl keeps its eager default);
+    ``mixed_precision`` sets ``algorithm.use_mixed_precision`` (bfloat16 autocast) for this library.
     """
     runner_class = _runner_class(library)
     env: VecEnv = make_task(task, num_envs=num_envs, seed=seed, device=device)
@@ -249,6 +252,8 @@ def _build(
     cfg = copy.deepcopy(train_cfg)  # rsl_rl writes resolved obs_groups / multi_gpu into the dict it is given
     if library == "stride" and stride_compile is not None:
         cfg["torch_compile_mode"] = stride_compile
+    if mixed_precision:
+        cfg["algorithm"]["use_mixed_precision"] = True
     with contextlib.redirect_stdout(io.StringIO()):
         runner = runner_class(env, cfg, None, device)
     alg = runner.alg
@@ -280,6 +285,11 @@ def _iteration(c: _Contender) -> tuple[float, float]:
     return t1 - t0, t2 - t1
 
 
+def _mixed_precision(args: argparse.Namespace, library: Library) -> bool:
+    """Whether ``library`` runs with ``use_mixed_precision`` (``--stride-mixed-precision`` / ``--rsl-rl-...``)."""
+    return bool(getattr(args, f"{library}_mixed_precision", False))
+
+
 # --------------------------------------------------------------------------------------------------- speed
 def measure_speed(args: argparse.Namespace, train_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """Time collect and learn per iteration, the libraries alternating in blocks within this process.
@@ -296,7 +306,16 @@ def measure_speed(args: argparse.Namespace, train_cfg: dict[str, Any] | None = N
     if train_cfg is None:
         train_cfg = make_train_cfg(args.steps, args.hidden, seed, model=args.model, rnn_hidden_dim=args.rnn_hidden)
     contenders = {
-        lib: _build(lib, args.task, args.num_envs, seed, args.device, train_cfg, stride_compile=args.stride_compile)
+        lib: _build(
+            lib,
+            args.task,
+            args.num_envs,
+            seed,
+            args.device,
+            train_cfg,
+            stride_compile=args.stride_compile,
+            mixed_precision=_mixed_precision(args, lib),
+        )
         for lib in LIBRARIES
     }
     for c in contenders.values():
@@ -342,6 +361,7 @@ def _solve_run(library: Library, seed: int, threshold: float, args: argparse.Nam
         make_train_cfg(args.steps, args.hidden, seed, model=args.model, rnn_hidden_dim=args.rnn_hidden),
         True,
         stride_compile=args.stride_compile,
+        mixed_precision=_mixed_precision(args, library),
     )
     recorder = c.env
     if not isinstance(recorder, EpisodeReturnRecorder):
@@ -375,7 +395,9 @@ def _warm_process(args: argparse.Namespace) -> None:
     """One throw-away iteration per library, so neither pays the process's one-time start-up costs in a solve run."""
     cfg = make_train_cfg(args.steps, args.hidden, 0, model=args.model, rnn_hidden_dim=args.rnn_hidden)
     for lib in LIBRARIES:
-        _iteration(_build(lib, args.task, args.num_envs, 0, args.device, cfg))
+        _iteration(
+            _build(lib, args.task, args.num_envs, 0, args.device, cfg, mixed_precision=_mixed_precision(args, lib))
+        )
 
 
 def measure_solve(args: argparse.Namespace) -> dict[str, Any]:
@@ -433,12 +455,16 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"## stride vs rsl_rl: {cfg['task']}, {cfg['num_envs']} envs x {cfg['steps']} steps, "
         f"{_model_label(cfg)}, {cfg['device']}"
-        + (f", stride torch_compile_mode={cfg['stride_compile']!r}" if cfg.get("stride_compile") else ""),
+        + (f", stride torch_compile_mode={cfg['stride_compile']!r}" if cfg.get("stride_compile") else "")
+        + "".join(f", {lib} use_mixed_precision=True" for lib in LIBRARIES if cfg.get(f"{lib}_mixed_precision")),
         "",
         f"Hardware: {hw['cpu_model']} ({hw['cpu_count']} logical CPUs), torch threads {hw['torch_num_threads']}"
         + (f", GPU {hw['gpu_name']}" if "gpu_name" in hw else "")
         + f". Versions: torch {ver['torch']}, stride {ver['stride']}, rsl-rl-lib {ver['rsl_rl']}.",
     ]
+    load = result.get("load_average")
+    if load is not None:
+        lines.append(f"Load average (1/5/15 min) at start {load.get('start')}, at end {load.get('end')}.")
     speed = result.get("speed")
     if speed is not None:
         lines += [
@@ -535,6 +561,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="stride's torch_compile_mode (rsl_rl stays eager; compilation happens in the warm-up iterations)",
     )
+    parser.add_argument(
+        "--stride-mixed-precision",
+        action="store_true",
+        help="stride with algorithm.use_mixed_precision (bfloat16 autocast in the update)",
+    )
+    parser.add_argument(
+        "--rsl-rl-mixed-precision",
+        action="store_true",
+        help="rsl_rl with algorithm.use_mixed_precision (bfloat16 autocast in the update)",
+    )
     args = parser.parse_args(argv)
     for name in ("num_envs", "steps", "rounds", "block", "max_iterations"):
         if getattr(args, name) < 1:
@@ -577,6 +613,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "seeds": list(args.seeds),
             "max_iterations": args.max_iterations,
             "stride_compile": args.stride_compile,
+            "stride_mixed_precision": args.stride_mixed_precision,
+            "rsl_rl_mixed_precision": args.rsl_rl_mixed_precision,
             "train_cfg": make_train_cfg(
                 args.steps, args.hidden, args.seeds[0], model=args.model, rnn_hidden_dim=args.rnn_hidden
             ),
@@ -590,18 +628,28 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "speed": None,
         "solve": None,
     }
+    result["load_average"] = {"start": _load_average()}
     if not args.skip_speed:
         result["speed"] = measure_speed(args)
     if not args.skip_solve:
         if args.skip_speed:
             _warm_process(args)
         result["solve"] = measure_solve(args)
+    result["load_average"]["end"] = _load_average()
     print(render_markdown(result))
     if args.json is not None:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(_finite_or_none(result), handle, indent=2, allow_nan=False)
             handle.write("\n")
     return result
+
+
+def _load_average() -> list[float] | None:
+    """The machine's 1/5/15-minute load averages (None where the OS has none): other work shares the cores."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _finite_or_none(value: Any) -> Any:

@@ -259,9 +259,19 @@ class PPO(RslRlSurface):
         """Current learning rate (reads the device value)."""
         return float(self._lr)
 
+    def _precision(self) -> torch.autocast:
+        """The models' precision: bfloat16 autocast when ``use_mixed_precision`` (a no-op context otherwise).
+
+        Every forward pass runs under it, the rollout's too: the update then recomputes exactly the rollout's
+        log-probabilities and values at its first mini-batch (R15), where a float32 rollout against a bfloat16
+        update gave |ratio − 1| up to 1.4e-2 on cartpole (docs/design.md §8.32).
+        """
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.use_mixed_precision)
+
     def _critic_values(self, obs: Observations) -> torch.Tensor:
         """V(s) in return units (denormalized when value normalization is on). Shape: (N,)."""
-        values = self._critic_value(obs)
+        with self._precision():
+            values = self._critic_value(obs).float()
         if self.value_normalizer is not None:
             values = self.value_normalizer.denormalize(values)
         return values
@@ -283,7 +293,9 @@ class PPO(RslRlSurface):
         if self.is_recurrent:
             # the states the models act from, stored so the update can replay each trajectory from its start
             self.storage.add_hidden_states(self.actor.get_hidden_state(), self.critic.get_hidden_state())
-        params = self._actor_params(obs)
+        with self._precision():
+            params = self._actor_params(obs)
+        params = tuple(p.float() for p in params)
         actions = self.distribution.sample(params)
         log_prob = self.distribution.log_prob(params, actions)
         values = self._critic_values(obs)
@@ -446,7 +458,7 @@ class PPO(RslRlSurface):
         if cfg.normalize_advantage_per_mini_batch:
             advantages = normalize_advantages(advantages)
         # forward passes under the current parameters (bfloat16 autocast when use_mixed_precision)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.use_mixed_precision):
+        with self._precision():
             # recurrent models replay whole trajectories from their stored initial states (truncated BPTT over
             # the rollout); outputs come back in the (T, M, ...) layout of the batch's other tensors
             actor_hidden, critic_hidden = batch.hidden_states if batch.hidden_states is not None else (None, None)

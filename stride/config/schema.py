@@ -318,7 +318,8 @@ class PPOCfg:
     be CNN models reading the same image groups. The critic's ``cnn_cfg`` is then ignored."""
 
     use_mixed_precision: bool = False
-    """Run the update's forward passes under bfloat16 autocast."""
+    """Run the models' forward passes, the rollout's and the update's, under bfloat16 autocast (output layers in
+    float32). Pays on CPUs with AMX; slower on CPUs without bfloat16 units (docs/configuration.md)."""
 
     value_normalization: bool = False
     """(stride) Critic predicts returns normalized by running mean/std; off for migrated rsl_rl configs."""

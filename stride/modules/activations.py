@@ -31,7 +31,10 @@ class _ELUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:
-        y = _elu_forward(x)
+        # float32: the four-pass formula; bfloat16/float16 (autocast): torch's kernel, as fast there and the same
+        # values as the rollout's forward without autograd (a mixed-precision update then recomputes the rollout's
+        # log-probabilities exactly, R15)
+        y = _elu_forward(x) if x.dtype == torch.float32 else torch.nn.functional.elu(x)
         ctx.save_for_backward(y)
         return y
 

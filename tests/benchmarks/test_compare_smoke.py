@@ -140,3 +140,27 @@ class TestEpisodeReturnRecorder:
         rec.episode_length_buf = torch.tensor([3, 7])
         assert env.episode_length_buf.tolist() == [3, 7]
         assert rec.episode_length_buf.tolist() == [3, 7]
+
+
+class TestMixedPrecisionFlags:
+    """``--stride-mixed-precision`` / ``--rsl-rl-mixed-precision`` set ``use_mixed_precision`` for that library only."""
+
+    @pytest.mark.parametrize(
+        ("flags", "stride_on", "rsl_rl_on"),
+        [([], False, False), (["--stride-mixed-precision"], True, False), (["--rsl-rl-mixed-precision"], False, True)],
+    )
+    def test_flags_reach_the_algorithms(
+        self, bench: ModuleType, flags: list[str], stride_on: bool, rsl_rl_on: bool
+    ) -> None:
+        pytest.importorskip("rsl_rl")
+        args = bench.parse_args(["--num-envs", "8", "--steps", "4", "--hidden", "8", *flags])
+        cfg = bench.make_train_cfg(4, [8], 1)
+        stride = bench._build(
+            "stride", "cartpole", 8, 1, "cpu", cfg, mixed_precision=bench._mixed_precision(args, "stride")
+        )
+        rsl_rl = bench._build(
+            "rsl_rl", "cartpole", 8, 1, "cpu", cfg, mixed_precision=bench._mixed_precision(args, "rsl_rl")
+        )
+        assert stride.alg.cfg.use_mixed_precision is stride_on
+        assert rsl_rl.alg.use_mixed_precision is rsl_rl_on
+        assert "use_mixed_precision" not in cfg["algorithm"]  # the shared train_cfg is left as it was

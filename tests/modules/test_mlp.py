@@ -190,3 +190,95 @@ class TestFastPaths:
         nn.functional.elu(x1).backward(g)
         ELU()(x2).backward(g)
         torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-12, atol=1e-12)
+
+
+class TestAutocast:
+    """Under CPU bfloat16 autocast (``use_mixed_precision``) the fast paths run in one dtype and match torch's layers.
+
+    Hidden layers compute what autocast's ``F.linear`` computes (the same casts, bitwise equal outputs; gradients
+    within bfloat16 rounding, as the products are laid out differently); output heads (≤ FLOAT32_HEAD_OUTPUTS
+    outputs) return float32 values bitwise equal to the float32 layer on the same input, with and without autograd,
+    and gradients within bfloat16 rounding; ELU forwards equal torch's bfloat16 kernel bitwise.
+    """
+
+    @staticmethod
+    def _pair(in_dim: int, out_dim: int) -> tuple[nn.Linear, nn.Linear]:
+        from stride.modules.linear import Linear
+
+        torch.manual_seed(0)
+        ref = nn.Linear(in_dim, out_dim)
+        ours = Linear(in_dim, out_dim)
+        ours.load_state_dict(ref.state_dict())
+        return ref, ours
+
+    @pytest.mark.parametrize(("batch", "in_dim", "out_dim"), [(2048, 4, 256), (2048, 256, 256), (64, 8, 32)])
+    def test_hidden_layer_matches_autocast_linear(self, batch: int, in_dim: int, out_dim: int) -> None:
+        ref, ours = self._pair(in_dim, out_dim)
+        x1 = torch.randn(batch, in_dim, requires_grad=True)
+        x2 = x1.detach().clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y1, y2 = ref(x1), ours(x2)
+        assert y2.dtype == torch.bfloat16
+        assert torch.equal(y1, y2)
+        g = torch.randn(batch, out_dim).to(torch.bfloat16)
+        y1.backward(g)
+        y2.backward(g)
+        assert x2.grad is not None and x2.grad.dtype == torch.float32
+        torch.testing.assert_close(x2.grad, x1.grad, rtol=2e-2, atol=2e-2)
+        for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+            assert a.grad is not None and a.grad.dtype == torch.float32
+            # bfloat16 products summed over the batch in another order: within a few bfloat16 ulps of the norm
+            assert (a.grad - b.grad).norm() <= 1e-2 * b.grad.norm()
+
+    @pytest.mark.parametrize(("batch", "in_dim", "out_dim"), [(2048, 256, 1), (2048, 256, 16), (64, 32, 3)])
+    def test_head_stays_float32(self, batch: int, in_dim: int, out_dim: int) -> None:
+        ref, ours = self._pair(in_dim, out_dim)
+        x1 = torch.randn(batch, in_dim, requires_grad=True)
+        x2 = x1.detach().clone().requires_grad_(True)
+        y1 = ref(x1)  # float32 reference, no autocast
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y2 = ours(x2)
+        assert y2.dtype == torch.float32
+        torch.testing.assert_close(y2, y1, rtol=0.0, atol=0.0)
+        g = torch.randn(batch, out_dim)
+        y1.backward(g)
+        y2.backward(g)
+        torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-6, atol=1e-6)
+        for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-5)
+
+    @pytest.mark.parametrize(("batch", "in_dim", "out_dim"), [(2048, 256, 1), (2048, 256, 12), (64, 32, 3)])
+    def test_head_on_bfloat16_input(self, batch: int, in_dim: int, out_dim: int) -> None:
+        ref, ours = self._pair(in_dim, out_dim)
+        x = torch.randn(batch, in_dim).to(torch.bfloat16)  # a hidden layer's output under autocast
+        x1 = x.float().requires_grad_(True)
+        x2 = x.clone().requires_grad_(True)
+        y1 = ref(x1)  # the float32 layer on the same (exactly representable) input
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y2 = ours(x2)
+            with torch.no_grad():
+                y3 = ours(x)  # the rollout's forward
+        assert y2.dtype == torch.float32
+        assert torch.equal(y2, y1) and torch.equal(y3, y1)
+        g = torch.randn(batch, out_dim)
+        y1.backward(g)
+        y2.backward(g)
+        assert x2.grad is not None and x2.grad.dtype == torch.bfloat16
+        # the backward's products run in bfloat16: within a few bfloat16 ulps of the float32 gradients
+        assert (x2.grad.float() - x1.grad).norm() <= 1e-2 * x1.grad.norm()
+        for a, b in zip(ours.parameters(), ref.parameters(), strict=True):
+            assert a.grad is not None and a.grad.dtype == torch.float32
+            assert (a.grad - b.grad).norm() <= 1e-2 * b.grad.norm()
+
+    def test_elu_bfloat16_forward_is_torch_kernel(self) -> None:
+        from stride.modules.activations import ELU
+
+        x = (torch.randn(512, 256) * 3).to(torch.bfloat16)  # 131k elements: the custom function's path
+        x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        y1, y2 = nn.functional.elu(x1), ELU()(x2)
+        assert torch.equal(y1, y2)
+        g = torch.randn_like(x)
+        y1.backward(g)
+        y2.backward(g)
+        # torch differentiates from the input (e^x), stride from the bfloat16 output (y + 1): within bfloat16 rounding
+        torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-2, atol=1e-2)
