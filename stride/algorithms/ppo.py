@@ -24,7 +24,7 @@ from stride.extensions.factory import ExtensionContext, build_extensions
 from stride.extensions.rnd import rnd_state_from_rsl_rl, rnd_state_to_rsl_rl
 from stride.models.mlp_model import MLPModel, Observations
 from stride.models.registry import MODEL_CLASSES, build_model
-from stride.modules import Distribution, ValueNormalizer
+from stride.modules import Distribution, RewardScaler, ValueNormalizer
 from stride.modules.rnn import clone_hidden, hidden_batch_size
 from stride.storage import MiniBatch, RolloutStorage
 from stride.utils.compile import CompileMode, compiled
@@ -153,6 +153,8 @@ class PPO(RslRlSurface):
                 f"{storage.num_envs} × {storage.num_steps} = {storage.batch_size}"
             )
         self.value_normalizer = ValueNormalizer().to(self.device) if cfg.value_normalization else None
+        scaler = RewardScaler(storage.num_envs, cfg.gamma) if cfg.reward_scaling else None
+        self.reward_scaler = scaler.to(self.device) if scaler is not None else None
         check_schedule(cfg.schedule, cfg.schedule_iterations)
         self._lr = torch.tensor(cfg.learning_rate, dtype=torch.float32, device=self.device)
         self.optimizer = make_optimizer(cfg.optimizer, self._trainable_parameters(), self._lr)
@@ -310,6 +312,9 @@ class PPO(RslRlSurface):
         dones = dones.to(self.device)
         for ext in self.extensions:
             rewards = ext.on_transition(obs, rewards, dones, extras)
+        if self.reward_scaler is not None:
+            # r / std(discounted return): the critic and the time-out bootstrap below work in these units
+            rewards = self.reward_scaler(rewards, dones)
         time_outs = extras.get("time_outs")
         if time_outs is not None:
             rewards = self._bootstrap_time_outs(rewards, time_outs.to(self.device, torch.bool), extras)
@@ -575,6 +580,8 @@ class PPO(RslRlSurface):
         }
         if self.value_normalizer is not None:
             state["value_normalizer_state_dict"] = self.value_normalizer.state_dict()
+        if self.reward_scaler is not None:
+            state["reward_scaler_state_dict"] = self.reward_scaler.state_dict()
         state["extensions"] = {ext.name: ext.state_dict() for ext in self.extensions}
         if "rnd" in state["extensions"]:
             # rsl_rl reads RND from these two keys: a copy in its layout, so rsl_rl can load stride's checkpoints
@@ -626,6 +633,13 @@ class PPO(RslRlSurface):
                 "value_normalizer",
                 "algorithm.value_normalization",
             )
+            problems += optional_state_mismatches(
+                self.reward_scaler,
+                state.get("reward_scaler_state_dict"),
+                strict,
+                "reward_scaler",
+                "algorithm.reward_scaling",
+            )
         if parts["optimizer"] and "optimizer_state_dict" in state:
             names = [name for name, _ in self._named_trainable_parameters()]
             problems += optimizer_state_mismatches(self.optimizer, state["optimizer_state_dict"], "optimizer", names)
@@ -644,6 +658,8 @@ class PPO(RslRlSurface):
             self.critic.load_state_dict(state["critic_state_dict"], strict=strict)
             if self.value_normalizer is not None and "value_normalizer_state_dict" in state:
                 self.value_normalizer.load_state_dict(state["value_normalizer_state_dict"])
+            if self.reward_scaler is not None and "reward_scaler_state_dict" in state:
+                self.reward_scaler.load_state_dict(state["reward_scaler_state_dict"])
         if parts["optimizer"] and "optimizer_state_dict" in state:
             load_optimizer_state(self.optimizer, state["optimizer_state_dict"], self._lr)
         recurrent_state = state.get("recurrent_state")

@@ -324,6 +324,10 @@ class PPOCfg:
     value_normalization: bool = False
     """(stride) Critic predicts returns normalized by running mean/std; off for migrated rsl_rl configs."""
 
+    reward_scaling: bool = False
+    """(stride) Divide rewards by the running std of the per-env discounted return (γ), clipped to ±10, before
+    the time-out bootstrap and GAE (SB3 VecNormalize's ``norm_reward``); logged returns stay raw."""
+
     nonfinite_update: Literal["raise", "skip"] = "raise"
     """(stride) A mini-batch whose losses or gradient norms are NaN/inf is never applied. 'raise': stop with a
     ``NonFiniteError`` naming the loss term, mini-batch and iteration. 'skip': leave parameters and optimizer state

@@ -13,6 +13,7 @@ from stride.modules.distributions import (
 )
 from stride.modules.mlp import MLP
 from stride.modules.normalization import EmpiricalNormalization, ValueNormalizer, combine_moments
+from stride.modules.reward_scaling import RewardScaler
 from stride.modules.rnn import RNN, HiddenState
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "GaussianDistribution",
     "HeteroscedasticGaussianDistribution",
     "HiddenState",
+    "RewardScaler",
     "ValueNormalizer",
     "combine_moments",
     "resolve_activation",

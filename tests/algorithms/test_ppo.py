@@ -14,9 +14,10 @@ import stride.algorithms.ppo as ppo_module
 from stride.env.tasks import make_task
 from stride.env.vec_env import VecEnv
 from stride.extensions.base import Extension
+from stride.modules import RewardScaler
 from stride.runners.on_policy_runner import OnPolicyRunner
 from stride.storage import MiniBatch, RolloutStorage
-from stride.utils.errors import ConfigError
+from stride.utils.errors import CheckpointError, ConfigError
 
 NUM_ENVS, NUM_STEPS, EPOCHS, MINI_BATCHES = 16, 8, 2, 4
 
@@ -341,6 +342,42 @@ class TestTimeOutBootstrap:
         runner = OnPolicyRunner(env, _scripted_cfg(4, gamma=0.9))
         runner.learn(1)
         assert torch.isfinite(runner.alg.storage.rewards).all()
+
+
+class TestRewardScaling:
+    """With reward_scaling the stored rewards are the scaler's (then the time-out bootstrap); logs stay raw."""
+
+    def test_stored_rewards_scaled_then_bootstrapped(self) -> None:
+        rewards, dones, time_outs = _time_out_script()
+        final_obs = torch.randn(4, 4, 3, generator=torch.Generator().manual_seed(1)) + 3.0
+        env = ScriptedEnv(rewards, dones, time_outs, final_obs)
+        gamma = 0.9
+        runner = OnPolicyRunner(env, _scripted_cfg(4, gamma=gamma, reward_scaling=True))
+        alg = runner.alg
+        assert alg.reward_scaler is not None
+        critic0 = copy.deepcopy(alg.critic)
+        runner.learn(1)
+        replay = RewardScaler(4, gamma)
+        scaled = torch.stack([replay(rewards[t], dones[t].float()) for t in range(4)])
+        with torch.no_grad():
+            v_final = torch.stack([critic0.value({"policy": final_obs[t]}) for t in range(4)])
+        expected = scaled + gamma * v_final * time_outs.float()
+        torch.testing.assert_close(alg.storage.rewards, expected, rtol=1e-5, atol=1e-5)
+        # not vacuous: scaling changed the rewards
+        assert (scaled - rewards).abs().max().item() > 0.1
+
+    def test_checkpoint_round_trip_and_mismatch(self) -> None:
+        rewards, dones, time_outs = _time_out_script()
+        runner = OnPolicyRunner(ScriptedEnv(rewards, dones, time_outs), _scripted_cfg(4, reward_scaling=True))
+        runner.learn(1)
+        state = runner.alg.state_dict()
+        fresh = OnPolicyRunner(ScriptedEnv(rewards, dones, time_outs), _scripted_cfg(4, reward_scaling=True)).alg
+        fresh.load_state_dict(state)
+        assert fresh.reward_scaler is not None and runner.alg.reward_scaler is not None
+        assert float(fresh.reward_scaler.scale) == float(runner.alg.reward_scaler.scale) != 1.0
+        off = OnPolicyRunner(ScriptedEnv(rewards, dones, time_outs), _scripted_cfg(4)).alg
+        with pytest.raises(CheckpointError, match=r"algorithm\.reward_scaling is off here"):
+            off.load_state_dict(state)
 
 
 class RecordingExtension(Extension):

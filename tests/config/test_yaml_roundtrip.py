@@ -105,7 +105,9 @@ class TestGymPresets:
             ("gym:HalfCheetah-v4", "mujoco-halfcheetah.yaml"),
             ("gym:Ant-v5", "mujoco-ant.yaml"),
             ("gym:Hopper-v5", "mujoco.yaml"),
-            ("gym:Walker2d-v5", "mujoco.yaml"),
+            ("gym:Walker2d-v5", "mujoco-walker2d.yaml"),
+            ("gym:Walker2d-v4", "mujoco-walker2d.yaml"),
+            ("gym:Swimmer-v5", "mujoco.yaml"),
             ("gym:Pendulum-v1", "mujoco.yaml"),
             ("cartpole", "cartpole.yaml"),
         ],
@@ -115,7 +117,7 @@ class TestGymPresets:
         assert path is not None and Path(path).name == preset
         assert preset_for_task("no-such-task") is None
 
-    @pytest.mark.parametrize("name", ["mujoco", "mujoco-halfcheetah", "mujoco-ant"])
+    @pytest.mark.parametrize("name", ["mujoco", "mujoco-halfcheetah", "mujoco-ant", "mujoco-walker2d"])
     def test_validates(self, name: str) -> None:
         path = preset_path(name)
         assert path is not None

@@ -1,0 +1,84 @@
+"""Reward scaling by the running standard deviation of the discounted return (SB3 VecNormalize's ``norm_reward``).
+
+Reference:
+    Engstrom et al. (2020), "Implementation Matters in Deep Policy Gradients: A Case Study on PPO and TRPO", §3
+    ("reward scaling").
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from stride.modules.normalization import EmpiricalNormalization
+from stride.utils.errors import ConfigError
+
+__all__ = ["RewardScaler"]
+
+
+class RewardScaler(nn.Module):
+    """Divide each reward by the running std of the per-env discounted return, then clip.
+
+    Each env keeps a discounted return ``R ← γ R + r`` (reset to 0 when its episode ends, after the step that
+    ends it); every step's ``R`` of every env joins running statistics, and the reward is divided by their
+    standard deviation: ``r / sqrt(var(R) + eps)``, clipped to ``[-clip, clip]``. The mean is not subtracted, so
+    the sign of every reward is kept. The critic then learns returns in these units.
+
+    The statistics (``stats``, an :class:`EmpiricalNormalization` with D = 1) are saved in state dicts; the per-env
+    returns are not (a resumed run starts them at 0, as a fresh rollout would).
+
+    Shape:
+        Rewards and dones ``(num_envs,)``.
+    """
+
+    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, eps: float = 1e-8) -> None:
+        """Create empty statistics (scale 1 until the first step) and zero returns.
+
+        Args:
+            num_envs: Number of envs stepped together, ``> 0``.
+            gamma: Discount of the return whose std scales the rewards, in (0, 1].
+            clip: Scaled rewards are clipped to ``[-clip, clip]``, ``> 0``.
+            eps: Added to the variance under the square root, ``> 0``.
+
+        Raises:
+            ConfigError: If an argument is out of range.
+        """
+        super().__init__()
+        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs <= 0:
+            raise ConfigError(f"RewardScaler num_envs must be a positive int, got {num_envs!r}.")
+        if not 0.0 < gamma <= 1.0:
+            raise ConfigError(f"RewardScaler gamma must be in (0, 1], got {gamma!r}; use algorithm.gamma.")
+        if not clip > 0.0 or not eps > 0.0:
+            raise ConfigError(f"RewardScaler clip and eps must be > 0, got clip={clip!r}, eps={eps!r}.")
+        self.gamma = float(gamma)
+        self.clip = float(clip)
+        self.eps = float(eps)
+        self.stats = EmpiricalNormalization(1, eps=0.0)
+        self._returns: torch.Tensor
+        self.register_buffer("_returns", torch.zeros(num_envs), persistent=False)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """The current divisor ``sqrt(var(R) + eps)`` as a 0-d tensor."""
+        # sqrt(var(R) + eps), var the population variance of every R seen
+        return (self.stats.std.reshape(()).square() + self.eps).sqrt()
+
+    @torch.no_grad()
+    def forward(self, rewards: torch.Tensor, dones: torch.Tensor) -> torch.Tensor:
+        """Update the returns and statistics with one step and return the scaled rewards.
+
+        Args:
+            rewards: Raw rewards of the step. Shape: (num_envs,).
+            dones: Episode ends (terminations and time-outs) of the step. Shape: (num_envs,).
+
+        Returns:
+            ``clip(r / sqrt(var(R) + eps), -clip, clip)``, with the statistics including this step. Shape:
+            (num_envs,).
+        """
+        # R_t = γ R_{t-1} + r_t, then the statistics absorb R_t (as SB3's VecNormalize)
+        self._returns.mul_(self.gamma).add_(rewards)
+        self.stats.update(self._returns.unsqueeze(-1))
+        scaled = (rewards / self.scale).clamp(-self.clip, self.clip)
+        # a finished episode's return restarts at 0 for the next step
+        self._returns.mul_(1.0 - dones.to(self._returns.dtype))
+        return scaled
