@@ -304,9 +304,10 @@ class TestMuJoCo:
 
         from stride.cli.main import _experiment_dict
 
-        args = argparse.Namespace(config=None, task="gym:Walker2d-v5", set=[], num_envs=None, seed=7, iterations=None)
+        # a MuJoCo task without a preset of its own gets the general one
+        args = argparse.Namespace(config=None, task="gym:Swimmer-v5", set=[], num_envs=None, seed=7, iterations=None)
         data = _experiment_dict(args)
-        assert data["task"] == "gym:Walker2d-v5" and data["env"]["num_envs"] == 16 and data["runner"]["seed"] == 7
+        assert data["task"] == "gym:Swimmer-v5" and data["env"]["num_envs"] == 16 and data["runner"]["seed"] == 7
         assert data["runner"]["num_steps_per_env"] == 128 and data["runner"]["max_iterations"] == 489
         assert data["runner"]["actor"]["obs_normalization"] is True
         algorithm = data["runner"]["algorithm"]
@@ -315,6 +316,9 @@ class TestMuJoCo:
         args.task = "gym:HalfCheetah-v5"
         data = _experiment_dict(args)
         assert data["task"] == "gym:HalfCheetah-v5" and data["runner"]["algorithm"]["gamma"] == 0.98
+        args.task = "gym:Walker2d-v5"
+        data = _experiment_dict(args)
+        assert data["task"] == "gym:Walker2d-v5" and data["runner"]["algorithm"]["num_mini_batches"] == 8
 
     @pytest.mark.slow
     def test_cli_train(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
