@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> dict[int, list[float]]:
             start = time.perf_counter()
             runner.learn(1)
             seconds = time.perf_counter() - start
-            rates[n].append(runner.cfg.num_steps_per_env * runner.env.num_envs / seconds)
+            rates[n].append(runner.runner_cfg.num_steps_per_env * runner.env.num_envs / seconds)
     for n, values in rates.items():
         print(f"{args.task}: {n} thread(s): env steps/s per iteration {[round(v) for v in values]}")
     return rates

@@ -28,7 +28,7 @@ class TestOffPolicySolvesPendulum:
         assert path is not None
         exp = load_experiment(path)
         runner = OffPolicyRunner(make_task("pendulum", seed=1, **exp.env), dict(exp.runner, seed=1), log_dir=None)
-        chunk = 10 * runner.cfg.num_steps_per_env * runner.env.num_envs
+        chunk = 10 * runner.runner_cfg.num_steps_per_env * runner.env.num_envs
         returns: list[float] = []
         while runner.total_env_steps + chunk <= PPO_FASTEST_ENV_STEPS // 10:
             runner.learn(10)
