@@ -7,6 +7,8 @@ task (skipped where envpool is not installed).
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -396,25 +398,28 @@ class TestGo1Video:
     """`stride play RUN --video` records an envpool task (MuJoCo's offscreen renderer; skipped without OpenGL)."""
 
     @pytest.mark.slow  # renders 480x480 frames and encodes a GIF
-    def test_play_video(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_play_video(self, tmp_path: Path) -> None:
         _envpool()
         imageio = pytest.importorskip("imageio")
-        monkeypatch.setenv("MUJOCO_GL", "egl")
-        mujoco = pytest.importorskip("mujoco")
-        try:
-            mujoco.GLContext(8, 8).free()
-        except Exception as err:  # no EGL on this machine
-            pytest.skip(f"no OpenGL context: {err}")
-        from stride.cli.main import main
+        pytest.importorskip("mujoco")
+        # fresh processes: MuJoCo fixes its OpenGL backend when first imported, and an earlier test may have
+        # imported it without MUJOCO_GL=egl (then a failed context ends the whole process, not just this test)
+        env = {**os.environ, "MUJOCO_GL": "egl"}
+        probe = "import mujoco; mujoco.GLContext(8, 8).free()"
+        if subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=120).returncode != 0:
+            pytest.skip("no EGL OpenGL context on this machine")
+        cli = [sys.executable, "-c", "import sys; from stride.cli.main import main; sys.exit(main(sys.argv[1:]))"]
+
+        def stride(*argv: str) -> str:
+            done = subprocess.run([*cli, *argv], env=env, capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stderr[-2000:]
+            return done.stdout
 
         run = tmp_path / "run"
-        argv = ["train", "--task", f"envpool:{GO1}", "--num-envs", "2", "--iterations", "1", "--run-dir", str(run)]
-        assert main([*argv, "--set", "env.max_episode_length=12", "--set", "num_steps_per_env=4"]) == 0
-        capsys.readouterr()
+        stride("train", "--task", f"envpool:{GO1}", "--num-envs", "2", "--iterations", "1", "--run-dir", str(run),
+               "--set", "env.max_episode_length=12", "--set", "num_steps_per_env=4")  # fmt: skip
         video = tmp_path / "go1.gif"
-        assert main(["play", str(run), "--episodes", "2", "--num-envs", "2", "--video", str(video)]) == 0
-        assert f"video: {video} (" in capsys.readouterr().out
+        out = stride("play", str(run), "--episodes", "2", "--num-envs", "2", "--video", str(video))
+        assert f"video: {video} (" in out
         frames = imageio.v2.mimread(str(video))
         assert 1 < len(frames) <= 12 and frames[0].shape == (480, 480, 3)
