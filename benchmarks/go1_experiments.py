@@ -447,30 +447,27 @@ def report(out: str, img_dir: str) -> str:
             value = sum(r["return"] for r in stand) / len(stand)
             ax.axhline(value, color="gray", linestyle=":", label=f"zero action (stand): {value:.1f}")
 
+    def return_panels(axes: Any, runs: list[tuple[Any, str]], train_title: str, eval_ylabel: str) -> None:
+        """Training return (left) and deterministic return with the standing baseline (right) of each run."""
+        for data, label in runs:
+            _train_plot(axes[0], data, label)
+            _curve_plot(axes[1], data, label)
+        axes[0].set(xlabel="env steps (M)", ylabel="training episode return", title=train_title)
+        stand_line(axes[1])
+        axes[1].set(xlabel="env steps (M)", ylabel=eval_ylabel, title="Deterministic evaluation")
+        axes[0].legend()
+        axes[1].legend()
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    _train_plot(axes[0], baseline, "PPO, actor on noisy state")
-    _train_plot(axes[0], teacher, "PPO, actor on privileged state (teacher)")
-    axes[0].set(xlabel="env steps (M)", ylabel="training episode return", title="Go1 joystick: training return")
-    axes[0].legend()
-    _curve_plot(axes[1], baseline, "PPO, actor on noisy state")
-    _curve_plot(axes[1], teacher, "PPO, actor on privileged state (teacher)")
-    stand_line(axes[1])
-    axes[1].set(xlabel="env steps (M)", ylabel="deterministic return (1,000 steps)", title="Deterministic evaluation")
-    axes[1].legend()
+    runs = [(baseline, "PPO, actor on noisy state"), (teacher, "PPO, actor on privileged state (teacher)")]
+    return_panels(axes, runs, "Go1 joystick: training return", "deterministic return (1,000 steps)")
     fig.tight_layout()
     fig.savefig(os.path.join(img_dir, "go1_baseline.png"), dpi=110)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    _train_plot(axes[0], baseline, "symmetry off")
-    _train_plot(axes[0], symmetry, "symmetry on")
-    axes[0].set(xlabel="env steps (M)", ylabel="training episode return", title="Sample efficiency (training)")
-    axes[0].legend()
-    _curve_plot(axes[1], baseline, "symmetry off")
-    _curve_plot(axes[1], symmetry, "symmetry on")
-    stand_line(axes[1])
-    axes[1].set(xlabel="env steps (M)", ylabel="deterministic return", title="Deterministic evaluation")
-    axes[1].legend()
+    runs = [(baseline, "symmetry off"), (symmetry, "symmetry on")]
+    return_panels(axes, runs, "Sample efficiency (training)", "deterministic return")
     _curve_plot(axes[2], baseline, "symmetry off", key="action_asymmetry")
     _curve_plot(axes[2], symmetry, "symmetry on", key="action_asymmetry")
     axes[2].set(xlabel="env steps (M)", ylabel="E|μ(Ms) − Mμ(s)| / E|μ(s)|", title="Action asymmetry")
