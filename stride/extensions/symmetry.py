@@ -123,8 +123,9 @@ class MirrorStatistic(Extension):
     def _close_iteration(self) -> None:
         """The mean MSE over the applied steps becomes this iteration's statistic; the sums restart."""
         self._mean = self._sum / self._count.clamp(min=1.0)
-        self._sum = torch.zeros_like(self._sum)
-        self._count = torch.zeros_like(self._count)
+        # in place: a captured update graph (algorithm.cuda_graphs) keeps adding into these very tensors
+        self._sum.zero_()
+        self._count.zero_()
 
     def stats(self) -> dict[str, torch.Tensor | float]:
         """``Loss/symmetry``: the unweighted mirror MSE, averaged over the iteration's steps (as rsl_rl)."""
@@ -145,6 +146,9 @@ class Symmetry(MirrorStatistic):
         storage: The algorithm's rollout storage (needed with recurrent models).
         device: Where the logged statistics accumulate.
     """
+
+    capturable = True
+    """Feed-forward mini-batches run inside a captured update (the augmentation function must be graph-safe)."""
 
     def __init__(
         self,

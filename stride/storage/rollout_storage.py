@@ -115,35 +115,44 @@ class RolloutStorage:
         log_prob: torch.Tensor,
         values: torch.Tensor,
         dist_params: Sequence[torch.Tensor],
+        step: torch.Tensor | None = None,
     ) -> None:
         """Write what the policy saw and did at the current step.
+
+        Args:
+            obs: The observations acted on (batch [N]).
+            actions: Shape: (N, A).
+            log_prob: Shape: (N,).
+            values: Shape: (N,).
+            dist_params: The distribution's parameters, (N, ...) each.
+            step: The step to write as a 1-element long tensor on the storage device (a captured CUDA graph's
+                write, whose step cannot be a Python int baked into the graph); None: :attr:`step`.
 
         Raises:
             ConfigError: If the rollout is already full (``process`` called too often).
         """
-        t = self.step
-        if t >= self.num_steps:
+        if step is None and self.step >= self.num_steps:
             raise ConfigError(f"rollout storage is full ({self.num_steps} steps); call clear() after the update.")
         for key, buf in self.obs.items():
-            buf[t].copy_(obs[key])
-        self.actions[t].copy_(actions)
-        self.log_probs[t].copy_(log_prob)
-        self.values[t].copy_(values)
+            _write(buf, self.step, step, obs[key])
+        _write(self.actions, self.step, step, actions)
+        _write(self.log_probs, self.step, step, log_prob)
+        _write(self.values, self.step, step, values)
         for buf, p in zip(self.dist_params, dist_params, strict=True):
-            buf[t].copy_(p)
+            _write(buf, self.step, step, p)
 
-    def add_hidden_states(self, actor_hidden: Hidden, critic_hidden: Hidden) -> None:
+    def add_hidden_states(self, actor_hidden: Hidden, critic_hidden: Hidden, step: torch.Tensor | None = None) -> None:
         """Store the models' recurrent states *before* the current step (None: a feed-forward model or no step yet).
 
         Call before :meth:`add_policy_output` of the same step; a None state of a recurrent model (its first step
-        ever) is stored as zeros.
+        ever) is stored as zeros. ``step``: as in :meth:`add_policy_output`.
         """
         t = self.step
         for i, hidden in enumerate((actor_hidden, critic_hidden)):
             if hidden is None:
                 if self.hidden[i] is not None:
                     for buf in self.hidden[i]:  # type: ignore[union-attr]
-                        buf[t].zero_()
+                        _write(buf, t, step, torch.zeros_like(buf[0]))
                 continue
             tensors = hidden if isinstance(hidden, tuple) else (hidden,)
             if self.hidden[i] is None:
@@ -152,7 +161,7 @@ class RolloutStorage:
                     for h in tensors
                 )
             for buf, h in zip(self.hidden[i], tensors, strict=True):  # type: ignore[arg-type]
-                buf[t].copy_(h.transpose(0, 1))  # (L, N, H) → (N, L, H)
+                _write(buf, t, step, h.transpose(0, 1))  # (L, N, H) → (N, L, H)
 
     def add_env_output(self, rewards: torch.Tensor, dones: torch.Tensor) -> None:
         """Write the env's answer to the current step and advance."""
@@ -177,7 +186,26 @@ class RolloutStorage:
             raise ConfigError(
                 f"algorithm.num_mini_batches={num_mini_batches} must divide num_envs × num_steps_per_env = {total}."
             )
-        size = total // num_mini_batches
+        for _ in range(num_epochs):
+            perm = torch.randperm(total, device=self.device, generator=generator)
+            yield from self._mini_batches_of(perm, num_mini_batches)
+
+    def mini_batches_from_permutations(self, permutations: torch.Tensor, num_mini_batches: int) -> Iterator[MiniBatch]:
+        """The mini-batches of :meth:`mini_batch_generator` for permutations drawn beforehand (one row per epoch).
+
+        The static-buffer form of the generator (a captured CUDA graph reads the rows of a preallocated buffer):
+        with the rows :meth:`mini_batch_generator` would draw, it yields the same mini-batches.
+
+        Args:
+            permutations: Shape: (num_epochs, T·N), long, on the storage device.
+            num_mini_batches: Mini-batches per epoch; must divide T·N (checked by the caller).
+        """
+        for perm in permutations:
+            yield from self._mini_batches_of(perm, num_mini_batches)
+
+    def _mini_batches_of(self, perm: torch.Tensor, num_mini_batches: int) -> Iterator[MiniBatch]:
+        """One epoch's mini-batches: consecutive slices of ``perm`` over the flattened rollout."""
+        size = self.batch_size // num_mini_batches
         obs = {k: v.flatten(0, 1) for k, v in self.obs.items()}
         actions = self.actions.flatten(0, 1)
         log_probs = self.log_probs.flatten(0, 1)
@@ -185,19 +213,17 @@ class RolloutStorage:
         returns = self.returns.flatten(0, 1)
         advantages = self.advantages.flatten(0, 1)
         params = tuple(p.flatten(0, 1) for p in self.dist_params)
-        for _ in range(num_epochs):
-            perm = torch.randperm(total, device=self.device, generator=generator)
-            for i in range(num_mini_batches):
-                idx = perm[i * size : (i + 1) * size]
-                yield MiniBatch(
-                    observations=TensorDict({k: v[idx] for k, v in obs.items()}, batch_size=[size], device=self.device),
-                    actions=actions[idx],
-                    old_log_prob=log_probs[idx],
-                    old_values=values[idx],
-                    returns=returns[idx],
-                    advantages=advantages[idx],
-                    old_dist_params=tuple(p[idx] for p in params),
-                )
+        for i in range(num_mini_batches):
+            idx = perm[i * size : (i + 1) * size]
+            yield MiniBatch(
+                observations=TensorDict({k: v[idx] for k, v in obs.items()}, batch_size=[size], device=self.device),
+                actions=actions[idx],
+                old_log_prob=log_probs[idx],
+                old_values=values[idx],
+                returns=returns[idx],
+                advantages=advantages[idx],
+                old_dist_params=tuple(p[idx] for p in params),
+            )
 
     def recurrent_mini_batch_generator(
         self,
@@ -263,6 +289,14 @@ class RolloutStorage:
         if buffers is None:
             raise ConfigError("recurrent model states were not stored during the rollout (call add_hidden_states).")
         return tuple(layout.at_starts(buf) for buf in buffers)  # (B, L, H) each
+
+
+def _write(buffer: torch.Tensor, t: int, step: torch.Tensor | None, value: torch.Tensor) -> None:
+    """``buffer[t] = value``; at the device index ``step`` (1-element long tensor) instead when it is given."""
+    if step is None:
+        buffer[t].copy_(value)
+    else:
+        buffer.index_copy_(0, step, value.unsqueeze(0).to(buffer.dtype))
 
 
 def _select_states(states: tuple[torch.Tensor, ...] | None, sel: torch.Tensor) -> Hidden:
