@@ -26,8 +26,10 @@ needs, and how this module provides it:
   output tensors, valid until the next ``act``; the update's outputs are read before the next replay.
 - **Re-capture** happens when the act step's observation shapes change (:meth:`PPOGraphs.reset` forces it).
 
-Recurrent models get the act graph only: their update cuts trajectories at dones, so the mini-batch shapes depend
-on the data (docs/design.md). Extensions run inside the captured update only when they declare ``capturable``.
+Recurrent models: the eager update cuts trajectories at dones (shapes depend on the data); the captured one trains
+on whole env columns with the state zeroed after dones (:class:`~stride.storage.trajectories.SequenceStart`), the
+same maths. With an extension or a CNN model beside a recurrent one, the act step is captured and the update runs
+eagerly. Extensions run inside the captured update only when they declare ``capturable``.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from stride.utils.errors import ConfigError
 if TYPE_CHECKING:
     from stride.algorithms.ppo import PPO
 
-__all__ = ["WARMUP_CALLS", "GraphedCall", "PPOGraphs"]
+__all__ = ["WARMUP_CALLS", "GraphedCall", "PPOGraphs", "check_capturable", "on_side_stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,19 @@ WARMUP_CALLS = 3
 """Eager calls before a capture (torch's guidance for warm-up before ``torch.cuda.graph``)."""
 
 T = TypeVar("T")
+
+
+def on_side_stream(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a fresh CUDA side stream ordered after the current stream's work.
+
+    The warm-up torch asks for before a capture: lazy set-up such as cuBLAS workspaces stays off the capturing stream.
+    """
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        output = fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    return output
 
 
 class GraphedCall(Generic[T]):
@@ -88,16 +103,11 @@ class GraphedCall(Generic[T]):
             return self.body()
         if self.graph is None and self.calls < WARMUP_CALLS:
             self.calls += 1
-            # warm-up on a side stream, as torch asks before a capture (keeps lazy set-up off the capture stream)
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                output = self.body()
-            torch.cuda.current_stream().wait_stream(stream)
-            return output
+            return on_side_stream(self.body)
         if self.graph is None:
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # thread-local: a logger thread's CUDA calls elsewhere do not abort the capture
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self.output = self.body()
             self.graph = graph
         # a capture records without running: the capturing call replays too
@@ -123,7 +133,13 @@ def check_capturable(alg: PPO) -> str | None:
             "algorithm.cuda_graphs=false under torchrun."
         )
     if alg.is_recurrent:
-        return "recurrent models: the update's trajectory layout has data-dependent shapes"
+        # env-column mini-batches (fixed shapes) need plain (T, M, ...) inputs: no extension, no CNN encoder
+        if alg.extensions:
+            names = ", ".join(ext.name for ext in alg.extensions)
+            return f"recurrent models with extensions ({names}) train on trajectories cut at dones"
+        if any(getattr(model, "cnns", None) is not None for model in (alg.actor, alg.critic)):
+            return "a CNN model beside a recurrent one trains on trajectories cut at dones"
+        return None
     for ext in alg.extensions:
         if not getattr(ext, "capturable", False):
             raise ConfigError(
@@ -171,8 +187,10 @@ class PPOGraphs:
                         group["capturable"] = True
         storage = alg.storage
         # the update's inputs: one permutation of the flattened rollout per epoch, drawn before each replay
+        # (recurrent models: one permutation of the envs per epoch)
+        self._num_shuffled = storage.num_envs if alg.is_recurrent else storage.batch_size
         self._permutations = torch.zeros(
-            alg.cfg.num_learning_epochs, storage.batch_size, dtype=torch.long, device=device
+            alg.cfg.num_learning_epochs, self._num_shuffled, dtype=torch.long, device=device
         )
         # the act step's inputs: the storage step as a device index, the observations, the models' states
         self._step = torch.zeros(1, dtype=torch.long, device=device)
@@ -184,7 +202,7 @@ class PPOGraphs:
 
     @property
     def captures_update(self) -> bool:
-        """Whether :meth:`update` replaces PPO's eager update (False for recurrent models)."""
+        """Whether :meth:`update` replaces PPO's eager update (False: recurrent models with an extension or a CNN)."""
         return self.not_captured_update is None
 
     def reset(self) -> None:
@@ -192,6 +210,8 @@ class PPOGraphs:
         self._act.reset()
         self._update.reset()
         self._obs_layout = None
+        self._obs = {}
+        self._hidden_in = [None, None]
 
     # ------------------------------------------------------------------------------------------------- act
     def act(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -231,15 +251,8 @@ class PPOGraphs:
         return actions.clone()
 
     def _warmup_act(self, obs: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, Hidden, Hidden]:
-        if not self._act.capture:
-            return self.alg._act(obs)
         self._act.calls += 1
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            output = self.alg._act(obs)
-        torch.cuda.current_stream().wait_stream(stream)
-        return output
+        return on_side_stream(lambda: self.alg._act(obs))
 
     def _act_body(self) -> tuple[torch.Tensor, Hidden, Hidden]:
         """The captured act step: static observations and states in, storage written at the device step."""
@@ -255,12 +268,19 @@ class PPOGraphs:
         alg = self.alg
         # the permutations the eager generator would draw, in its order (nothing else in the loop draws numbers)
         for row in self._permutations:
-            row.copy_(torch.randperm(alg.storage.batch_size, device=alg.device))
+            row.copy_(torch.randperm(self._num_shuffled, device=alg.device))
         return self._update()
 
     def _update_body(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         alg = self.alg
-        batches = alg.storage.mini_batches_from_permutations(self._permutations, alg.cfg.num_mini_batches)
+        num_mini_batches = alg.cfg.num_mini_batches
+        if alg.is_recurrent:
+            recurrent = (bool(alg.actor.is_recurrent), bool(alg.critic.is_recurrent))
+            batches = alg.storage.recurrent_mini_batches_from_permutations(
+                self._permutations, num_mini_batches, recurrent
+            )
+        else:
+            batches = alg.storage.mini_batches_from_permutations(self._permutations, num_mini_batches)
         output = alg._run_mini_batches(batches)
         alg._update_normalizers()
         return output

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from tensordict import TensorDict
@@ -78,7 +78,8 @@ def _recurrent_batch(batch: MiniBatch) -> tuple[torch.Tensor, tuple[Hidden, Hidd
             "symmetry with a recurrent model needs mini-batches from RolloutStorage.recurrent_mini_batch_generator "
             "(masks, hidden_states and trajectory_starts); this batch lacks them."
         )
-    return batch.masks, batch.hidden_states, batch.trajectory_starts
+    # with masks (the padded form) the states are plain ones, never the env-column form's SequenceStart
+    return batch.masks, cast("tuple[Hidden, Hidden]", batch.hidden_states), batch.trajectory_starts
 
 
 def _install(model: MLPModel, hidden: HiddenState) -> None:

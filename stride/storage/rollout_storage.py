@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tensordict import TensorDict
 
-from stride.storage.trajectories import TrajectoryLayout, split_trajectories
+from stride.storage.trajectories import SequenceStart, TrajectoryLayout, split_trajectories
 from stride.utils.errors import ConfigError
 
 __all__ = ["Hidden", "MiniBatch", "RolloutStorage", "observation_buffers"]
@@ -57,8 +58,9 @@ class MiniBatch:
     old_dist_params: tuple[torch.Tensor, ...]
     masks: torch.Tensor | None = None
     """Recurrent only: valid steps of the padded trajectories, bool. Shape: (T, B_traj)."""
-    hidden_states: tuple[Hidden, Hidden] | None = None
-    """Recurrent only: (actor, critic) states at each trajectory start, (L, B_traj, H) per tensor."""
+    hidden_states: tuple[Hidden | SequenceStart, Hidden | SequenceStart] | None = None
+    """Recurrent only: (actor, critic) states at each trajectory start, (L, B_traj, H) per tensor; or, in the
+    env-column form (``masks`` None, observations (T, M, ...)), each env's state at t = 0 and its resets."""
     trajectory_starts: torch.Tensor | None = None
     """Recurrent only: where each trajectory starts in the rollout, as the env-major index ``n·T + t`` of its first
     transition (env ``n``, step ``t``). Shape: (B_traj,). Lets extensions attach their own per-trajectory state."""
@@ -273,22 +275,78 @@ class RolloutStorage:
                         batch_size=[self.num_steps, len(sel)],
                         device=self.device,
                     ),
-                    actions=self.actions[:, envs],
-                    old_log_prob=self.log_probs[:, envs],
-                    old_values=self.values[:, envs],
-                    returns=self.returns[:, envs],
-                    advantages=self.advantages[:, envs],
-                    old_dist_params=tuple(p[:, envs] for p in self.dist_params),
+                    **self._env_columns(envs),
                     masks=layout.masks[:, sel],
                     hidden_states=(_select_states(starts[0], sel), _select_states(starts[1], sel)),
                     trajectory_starts=layout.start[sel],
                 )
 
-    def _start_states(self, layout: TrajectoryLayout, which: int) -> tuple[torch.Tensor, ...]:
+    def recurrent_mini_batches_from_permutations(
+        self, permutations: torch.Tensor, num_mini_batches: int, recurrent: tuple[bool, bool]
+    ) -> Iterator[MiniBatch]:
+        """Fixed-shape recurrent mini-batches: whole env columns, the state zeroed after dones (:class:`SequenceStart`).
+
+        For envs permuted as :meth:`recurrent_mini_batch_generator` permutes them (one row per epoch), the same
+        groups of envs; every tensor is in the rollout layout (T, M, ...) and ``masks`` is None, so no shape depends
+        on the dones (what a captured CUDA graph needs).
+
+        Args:
+            permutations: Shape: (num_epochs, N), long, on the storage device.
+            num_mini_batches: Groups of envs per epoch; must divide N (checked by the caller).
+            recurrent: Whether the (actor, critic) are recurrent (a feed-forward model's state stays None).
+
+        Raises:
+            ConfigError: If the recurrent states were not stored during the rollout.
+        """
+        size = self.num_envs // num_mini_batches
+        # resets[t] = done[t − 1]: a new trajectory starts at step t
+        resets = torch.zeros_like(self.dones, dtype=torch.bool)
+        resets[1:] = self.dones[:-1] != 0
+        # each recurrent model's stored state at t = 0, (N, L, H) per tensor
+        firsts = [tuple(b[0] for b in self._hidden_buffers(i)) if recurrent[i] else None for i in range(2)]
+        for perm in permutations:
+            for i in range(num_mini_batches):
+                envs = perm[i * size : (i + 1) * size]
+                states = tuple(
+                    SequenceStart(_select_states(first, envs), resets[:, envs])  # type: ignore[arg-type]
+                    if first is not None
+                    else None
+                    for first in firsts
+                )
+                yield MiniBatch(
+                    observations=TensorDict(
+                        {k: v[:, envs] for k, v in self.obs.items()},
+                        batch_size=[self.num_steps, size],
+                        device=self.device,
+                    ),
+                    **self._env_columns(envs),
+                    hidden_states=(states[0], states[1]),
+                )
+
+    def _env_columns(self, envs: torch.Tensor) -> dict[str, Any]:
+        """The rollout tensors of a mini-batch of whole env columns, in the (T, M, ...) layout."""
+        return {
+            "actions": self.actions[:, envs],
+            "old_log_prob": self.log_probs[:, envs],
+            "old_values": self.values[:, envs],
+            "returns": self.returns[:, envs],
+            "advantages": self.advantages[:, envs],
+            "old_dist_params": tuple(p[:, envs] for p in self.dist_params),
+        }
+
+    def _hidden_buffers(self, which: int) -> tuple[torch.Tensor, ...]:
+        """The stored states of the actor (0) or the critic (1), (T, N, L, H) per tensor.
+
+        Raises:
+            ConfigError: If none were stored.
+        """
         buffers = self.hidden[which]
         if buffers is None:
             raise ConfigError("recurrent model states were not stored during the rollout (call add_hidden_states).")
-        return tuple(layout.at_starts(buf) for buf in buffers)  # (B, L, H) each
+        return buffers
+
+    def _start_states(self, layout: TrajectoryLayout, which: int) -> tuple[torch.Tensor, ...]:
+        return tuple(layout.at_starts(buf) for buf in self._hidden_buffers(which))  # (B, L, H) each
 
 
 def _write(buffer: torch.Tensor, t: int, step: torch.Tensor | None, value: torch.Tensor) -> None:
