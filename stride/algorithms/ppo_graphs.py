@@ -78,11 +78,13 @@ class GraphedCall(Generic[T]):
         body: A function of no arguments whose tensors all live at fixed addresses (see the module docstring);
             its return value is the graph's output, overwritten by every replay.
         capture: False (a CPU device): every call runs ``body`` eagerly.
+        before_capture: Called once right before the capture (e.g. to make optimizers capturable).
     """
 
-    def __init__(self, body: Callable[[], T], capture: bool) -> None:
+    def __init__(self, body: Callable[[], T], capture: bool, before_capture: Callable[[], None] | None = None) -> None:
         self.body = body
         self.capture = capture
+        self.before_capture = before_capture
         self.graph: torch.cuda.CUDAGraph | None = None
         self.output: T | None = None
         self.calls = 0
@@ -105,6 +107,8 @@ class GraphedCall(Generic[T]):
             self.calls += 1
             return on_side_stream(self.body)
         if self.graph is None:
+            if self.before_capture is not None:
+                self.before_capture()
             graph = torch.cuda.CUDAGraph()
             # thread-local: a logger thread's CUDA calls elsewhere do not abort the capture
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):
@@ -131,6 +135,12 @@ def check_capturable(alg: PPO) -> str | None:
         raise ConfigError(
             "algorithm.cuda_graphs is single-process only: the update's gradient all-reduce is not captured. Set "
             "algorithm.cuda_graphs=false under torchrun."
+        )
+    if not alg.optimizer.defaults.get("fused"):
+        raise ConfigError(
+            f"algorithm.cuda_graphs needs a fused optimizer (adam, adamw or sgd), got "
+            f"algorithm.optimizer={alg.cfg.optimizer!r}: its skip of a non-finite step reads the host. Use 'adam', "
+            "'adamw' or 'sgd', or set algorithm.cuda_graphs=false."
         )
     if alg.is_recurrent:
         # env-column mini-batches (fixed shapes) need plain (T, M, ...) inputs: no extension, no CNN encoder
@@ -179,12 +189,6 @@ class PPOGraphs:
                 "algorithm.cuda_graphs: the act step is captured, the update runs eagerly (%s).",
                 self.not_captured_update,
             )
-        if capture:
-            # a captured optimizer step keeps its step counters on the device and never reads the host
-            for optimizer in (alg.optimizer, *(getattr(e, "optimizer", None) for e in alg.extensions)):
-                if isinstance(optimizer, torch.optim.Optimizer):
-                    for group in optimizer.param_groups:
-                        group["capturable"] = True
         storage = alg.storage
         # the update's inputs: one permutation of the flattened rollout per epoch, drawn before each replay
         # (recurrent models: one permutation of the envs per epoch)
@@ -198,7 +202,7 @@ class PPOGraphs:
         self._hidden_in: list[Hidden] = [None, None]
         self._obs_layout: tuple[Any, ...] | None = None
         self._act = GraphedCall(self._act_body, capture)
-        self._update = GraphedCall(self._update_body, capture)
+        self._update = GraphedCall(self._update_body, capture, self._make_capturable)
 
     @property
     def captures_update(self) -> bool:
@@ -270,6 +274,18 @@ class PPOGraphs:
         for row in self._permutations:
             row.copy_(torch.randperm(self._num_shuffled, device=alg.device))
         return self._update()
+
+    def _make_capturable(self) -> None:
+        """Let the optimizers (PPO's, the extensions') be captured.
+
+        Set only now, so eager steps keep the fast path; the fused optimizers' step counters already live on the
+        device.
+        """
+        alg = self.alg
+        for optimizer in (alg.optimizer, *(getattr(e, "optimizer", None) for e in alg.extensions)):
+            if isinstance(optimizer, torch.optim.Optimizer):
+                for group in optimizer.param_groups:
+                    group["capturable"] = True
 
     def _update_body(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         alg = self.alg

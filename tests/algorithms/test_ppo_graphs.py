@@ -209,7 +209,7 @@ class _PlainExtension(Extension):
 
 class TestConfig:
     """The key: off by default; on a CPU device a warning names it and the static path runs eagerly; an extension
-    that is not capturable is refused with a ConfigError naming the key and the extension."""
+    that is not capturable, and RMSprop (no fused on-device skip), are refused with a ConfigError naming the key."""
 
     def test_default_off(self) -> None:
         assert _runner(False).alg._graphs is None
@@ -227,6 +227,11 @@ class TestConfig:
             PPO.construct(
                 env.get_observations(), NUM_ENVS, 1, NUM_STEPS, cfg, cfg["obs_groups"], "cpu", [_PlainExtension()]
             )
+
+    def test_rmsprop_refused(self) -> None:
+        env = make_task("cartpole", num_envs=NUM_ENVS, seed=0)
+        with pytest.raises(ConfigError, match=r"algorithm\.cuda_graphs needs a fused optimizer .*'rmsprop'"):
+            OnPolicyRunner(env, _cfg(True, optimizer="rmsprop"), log_dir=None)
 
     def test_rejects_non_bool(self) -> None:
         env = make_task("cartpole", num_envs=NUM_ENVS, seed=0)
