@@ -262,22 +262,7 @@ class OffPolicyAlgorithm(OffPolicyCheckpoint):
             self.last_stats = {"num_updates": 0.0}
             return {**dict.fromkeys(self.loss_keys, 0.0), "skipped_updates": 0.0}
         steps = cfg.num_updates_per_step * self.num_steps_per_env
-        sums = torch.zeros(num_keys, device=self.device)
-        presence: list[list[bool]] = []  # host-side: which steps produced which terms (TD3's actor is delayed)
-        flags: list[torch.Tensor] = []
-        for _ in range(steps):
-            batch = self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma).to(self.device)
-            # augmentation extensions append transformed copies after the batch_size original rows
-            for ext in self.extensions:
-                batch = ext.augment_replay_batch(batch)
-            values, present, bad = self._update_step(batch, cfg.batch_size)
-            skipped = bad.any()
-            sums += torch.where(skipped, torch.zeros_like(values), values)
-            presence.append(present)
-            flags.append(skipped)
-            self.num_updates += 1
-        for ext in self.extensions:
-            ext.after_update(self.buffer)
+        sums, presence, flags = self._gradient_steps(steps)
         # the one host read of the update: sums and flags together
         host = torch.cat([sums, torch.stack(flags).to(sums.dtype), self._host_extras()]).tolist()
         bad_steps = [i for i, f in enumerate(host[num_keys : num_keys + steps]) if f]
@@ -301,6 +286,33 @@ class OffPolicyAlgorithm(OffPolicyCheckpoint):
             "num_updates": float(steps - len(bad_steps)),
         }
         return result
+
+    def _gradient_steps(self, steps: int) -> tuple[torch.Tensor, list[list[bool]], list[torch.Tensor]]:
+        """The device part of :meth:`update`: ``steps`` sampled batches and gradient steps, without a host read.
+
+        Returns:
+            ``(sums, presence, flags)``: the loss terms and statistics summed over the applied steps (shape
+            ``(len(loss_keys) + len(stat_keys),)``), per step the host list of the terms it produced, and per step
+            its skip flag (0-d bool).
+        """
+        cfg = self.cfg
+        sums = torch.zeros(len(self.loss_keys) + len(self.stat_keys), device=self.device)
+        presence: list[list[bool]] = []  # host-side: which steps produced which terms (TD3's actor is delayed)
+        flags: list[torch.Tensor] = []
+        for _ in range(steps):
+            batch = self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma).to(self.device)
+            # augmentation extensions append transformed copies after the batch_size original rows
+            for ext in self.extensions:
+                batch = ext.augment_replay_batch(batch)
+            values, present, bad = self._update_step(batch, cfg.batch_size)
+            skipped = bad.any()
+            sums += torch.where(skipped, torch.zeros_like(values), values)
+            presence.append(present)
+            flags.append(skipped)
+            self.num_updates += 1
+        for ext in self.extensions:
+            ext.after_update(self.buffer)
+        return sums, presence, flags
 
     def _host_extras(self) -> torch.Tensor:
         """Device values read together with the losses (e.g. SAC's α). Shape: (k,)."""
