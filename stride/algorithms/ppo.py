@@ -524,6 +524,9 @@ class PPO(RslRlSurface):
         self.critic.update_normalization(obs)
         if self.value_normalizer is not None:
             self.value_normalizer.update(self.storage.returns.reshape(-1))
+        if self.reward_scaler is not None:
+            # under torchrun: this iteration's returns of every rank enter the scaler's statistics (one all-gather)
+            self.reward_scaler.sync()
         for ext in self.extensions:
             ext.after_update(self.storage)
 
