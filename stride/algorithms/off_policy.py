@@ -1,5 +1,9 @@
 """What SAC and TD3 share: replay, n-step targets, clipped double Q (scalar or C51), target networks, the update loop.
 
+Beside it: the pure target and loss maths (``off_policy_targets.py``), the checkpoint state
+(``off_policy_checkpoint.py``), the construction from a config (``off_policy_build.py``) and the normalizers'
+feeding (``off_policy_normalization.py``).
+
 Reference:
     Fujimoto et al. "Addressing Function Approximation Error in Actor-Critic Methods." ICML 2018.
     Seo et al. "FastTD3: Simple, Fast, and Capable Reinforcement Learning for Humanoid Control." arXiv:2505.22642.
@@ -12,16 +16,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from stride.algorithms.off_policy_build import build_off_policy_parts
+from stride.algorithms.off_policy_checkpoint import OffPolicyCheckpoint
 from stride.algorithms.off_policy_normalization import ObservationMoments
-from stride.algorithms.off_policy_targets import categorical_projection, polyak_update
-from stride.config.off_policy import OffPolicyCfg, QModelCfg, check_actor_section
-from stride.config.schema import MLPModelCfg
-from stride.config.strict import build, to_dict
+from stride.algorithms.off_policy_targets import (
+    clipped_categorical_target,
+    clipped_double_q_target,
+    ensemble_critic_loss,
+    polyak_update,
+)
+from stride.config.off_policy import OffPolicyCfg
+from stride.config.strict import to_dict
 from stride.extensions.base import Extension
-from stride.extensions.factory import REPLAY_BUILDERS, ExtensionContext, build_extensions
 from stride.models.mlp_model import Observations
 from stride.models.q_model import QModel
 from stride.models.tanh_actor import TanhActor
@@ -29,15 +37,13 @@ from stride.modules.normalization import EmpiricalNormalization
 from stride.storage.replay_buffer import ReplayBatch, ReplayBuffer
 from stride.utils.compile import CompileMode, compiled
 from stride.utils.distributed import all_reduce_gradients
-from stride.utils.errors import ConfigError, NonFiniteError
-from stride.utils.obs_groups import resolve_obs_groups
-from stride.utils.optim import load_optimizer_state, make_optimizer, step_unless
-from stride.utils.state_match import mismatch_error, optimizer_state_mismatches, state_dict_mismatches
+from stride.utils.errors import NonFiniteError
+from stride.utils.optim import make_optimizer, step_unless
 
 __all__ = ["OffPolicyAlgorithm"]
 
 
-class OffPolicyAlgorithm:
+class OffPolicyAlgorithm(OffPolicyCheckpoint):
     """Base of SAC and TD3: acting, storing, sampling and the update loop; subclasses write one gradient step.
 
     Args:
@@ -132,53 +138,28 @@ class OffPolicyAlgorithm:
     ) -> OffPolicyAlgorithm:
         """Build actor, critic, replay buffer, extensions and the algorithm from an rsl_rl-style train_cfg.
 
-        The ``symmetry_cfg`` of the algorithm section builds a
-        :class:`~stride.extensions.replay_symmetry.ReplaySymmetry`; ``train_cfg`` is not modified.
+        See :func:`~stride.algorithms.off_policy_build.build_off_policy_parts`; ``train_cfg`` is not modified.
 
         Raises:
             ConfigError: On an unknown key, an invalid value, or a buffer too small for ``n_step``.
         """
-        cfg = build(cls.cfg_class, train_cfg.get("algorithm", {}), "algorithm")
-        actor_cfg = build(MLPModelCfg, train_cfg.get("actor", {}), "actor")
-        check_actor_section(actor_cfg, "actor")
-        critic_cfg = build(QModelCfg, train_cfg.get("critic", {}), "critic")
-        groups = resolve_obs_groups(obs, obs_groups, ["actor", "critic"])
-        actor_kwargs = {k: v for k, v in to_dict(actor_cfg).items() if k not in ("class_name", "distribution_cfg")}
-        actor = TanhActor(obs, groups, "actor", num_actions, cls.stochastic_actor, **actor_kwargs)
-        critic_kwargs = {k: v for k, v in to_dict(critic_cfg).items() if k != "class_name"}
-        critic = QModel(obs, groups, "critic", num_actions, **critic_kwargs)
-        capacity = cfg.buffer_size // num_envs
-        if capacity < max(cfg.n_step, 1):
-            raise ConfigError(
-                f"algorithm.buffer_size={cfg.buffer_size} gives {capacity} steps per env for num_envs={num_envs}, "
-                f"fewer than n_step={cfg.n_step}; raise buffer_size to at least {cfg.n_step * num_envs}."
-            )
-        buffer_device = cfg.replay_device if cfg.replay_device is not None else device
-        buffer = ReplayBuffer(
-            num_envs, capacity, obs, [*groups["actor"], *groups["critic"]], num_actions, buffer_device
+        parts = build_off_policy_parts(
+            cls.cfg_class,
+            cls.stochastic_actor,
+            obs,
+            num_envs,
+            num_actions,
+            num_steps_per_env,
+            train_cfg,
+            obs_groups,
+            device,
+            env,
         )
-        context = ExtensionContext(
-            env=env,
-            obs=obs,
-            obs_groups=obs_groups,
-            actor=actor,
-            critic=critic,
-            num_envs=num_envs,
-            num_steps_per_env=num_steps_per_env,
-            device=torch.device(device),
-            gamma=cfg.gamma,
-        )
-        extensions = build_extensions(train_cfg.get("algorithm", {}), context, "algorithm", REPLAY_BUILDERS)
-        algorithm = cls(actor, critic, buffer, cfg, num_steps_per_env, device, extensions)
-        algorithm.sections = {"algorithm": to_dict(cfg), "actor": to_dict(actor_cfg), "critic": to_dict(critic_cfg)}
+        algorithm = cls(parts.actor, parts.critic, parts.buffer, parts.cfg, num_steps_per_env, device, parts.extensions)
+        algorithm.sections = parts.sections
         return algorithm
 
     # ------------------------------------------------------------------------------------------------ rollout
-    @property
-    def learning_rate(self) -> float:
-        """The critic's learning rate."""
-        return self.cfg.critic_learning_rate
-
     def compile(self, mode: CompileMode | None) -> None:
         """Compile the act step's policy call and the update's two objectives (rsl_rl's ``torch_compile_mode``).
 
@@ -281,22 +262,7 @@ class OffPolicyAlgorithm:
             self.last_stats = {"num_updates": 0.0}
             return {**dict.fromkeys(self.loss_keys, 0.0), "skipped_updates": 0.0}
         steps = cfg.num_updates_per_step * self.num_steps_per_env
-        sums = torch.zeros(num_keys, device=self.device)
-        presence: list[list[bool]] = []  # host-side: which steps produced which terms (TD3's actor is delayed)
-        flags: list[torch.Tensor] = []
-        for _ in range(steps):
-            batch = self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma).to(self.device)
-            # augmentation extensions append transformed copies after the batch_size original rows
-            for ext in self.extensions:
-                batch = ext.augment_replay_batch(batch)
-            values, present, bad = self._update_step(batch, cfg.batch_size)
-            skipped = bad.any()
-            sums += torch.where(skipped, torch.zeros_like(values), values)
-            presence.append(present)
-            flags.append(skipped)
-            self.num_updates += 1
-        for ext in self.extensions:
-            ext.after_update(self.buffer)
+        sums, presence, flags = self._gradient_steps(steps)
         # the one host read of the update: sums and flags together
         host = torch.cat([sums, torch.stack(flags).to(sums.dtype), self._host_extras()]).tolist()
         bad_steps = [i for i, f in enumerate(host[num_keys : num_keys + steps]) if f]
@@ -320,6 +286,33 @@ class OffPolicyAlgorithm:
             "num_updates": float(steps - len(bad_steps)),
         }
         return result
+
+    def _gradient_steps(self, steps: int) -> tuple[torch.Tensor, list[list[bool]], list[torch.Tensor]]:
+        """The device part of :meth:`update`: ``steps`` sampled batches and gradient steps, without a host read.
+
+        Returns:
+            ``(sums, presence, flags)``: the loss terms and statistics summed over the applied steps (shape
+            ``(len(loss_keys) + len(stat_keys),)``), per step the host list of the terms it produced, and per step
+            its skip flag (0-d bool).
+        """
+        cfg = self.cfg
+        sums = torch.zeros(len(self.loss_keys) + len(self.stat_keys), device=self.device)
+        presence: list[list[bool]] = []  # host-side: which steps produced which terms (TD3's actor is delayed)
+        flags: list[torch.Tensor] = []
+        for _ in range(steps):
+            batch = self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma).to(self.device)
+            # augmentation extensions append transformed copies after the batch_size original rows
+            for ext in self.extensions:
+                batch = ext.augment_replay_batch(batch)
+            values, present, bad = self._update_step(batch, cfg.batch_size)
+            skipped = bad.any()
+            sums += torch.where(skipped, torch.zeros_like(values), values)
+            presence.append(present)
+            flags.append(skipped)
+            self.num_updates += 1
+        for ext in self.extensions:
+            ext.after_update(self.buffer)
+        return sums, presence, flags
 
     def _host_extras(self) -> torch.Tensor:
         """Device values read together with the losses (e.g. SAC's α). Shape: (k,)."""
@@ -390,11 +383,10 @@ class OffPolicyAlgorithm:
     def _critic_target(
         self, batch: ReplayBatch, next_actions: torch.Tensor, next_bonus: torch.Tensor | None
     ) -> torch.Tensor:
-        """The critic's regression target, without gradient.
+        """The critic's regression target, without gradient: clipped double Q on the target critic's outputs.
 
-        Scalar Q: y = G + γ^m·(min_e Q'_e(s', a') + bonus) with the discount 0 after a termination.
-        C51: the target atoms G + γ^m·(z_j + bonus) with the probabilities of the member whose expected value is
-        lowest (clipped double Q), projected onto the support.
+        Scalar Q: :func:`~stride.algorithms.off_policy_targets.clipped_double_q_target`; C51:
+        :func:`~stride.algorithms.off_policy_targets.clipped_categorical_target`.
 
         Args:
             batch: The sampled batch.
@@ -406,22 +398,16 @@ class OffPolicyAlgorithm:
         """
         with torch.no_grad(), self._autocast():
             out = self.critic_target(self.critic.latent(batch.next_observations), next_actions).float()
-        discounts = batch.discounts
-        bonus = next_bonus if next_bonus is not None else torch.zeros_like(discounts)
+        bonus = next_bonus if next_bonus is not None else torch.zeros_like(batch.discounts)
         if self.critic.num_atoms == 1:
-            # y = G + γ^m · (min_e Q'_e(s', a') + bonus)
-            q_next = out.squeeze(-1).min(dim=0).values
-            return batch.returns + discounts * (q_next + bonus)
-        probs = torch.softmax(out, dim=-1)  # (E, B, K)
-        expected = (probs * self.critic.support).sum(-1)  # (E, B)
-        lowest = expected.argmin(dim=0)  # (B,)
-        chosen = probs.gather(0, lowest.view(1, -1, 1).expand(1, *probs.shape[1:])).squeeze(0)
-        # T z_j = G + γ^m · (z_j + bonus)
-        atoms = batch.returns.unsqueeze(-1) + discounts.unsqueeze(-1) * (self.critic.support + bonus.unsqueeze(-1))
-        return categorical_projection(atoms, chosen, self.critic.v_min, self.critic.v_max)
+            return clipped_double_q_target(out.squeeze(-1), batch.returns, batch.discounts, bonus)
+        critic = self.critic
+        return clipped_categorical_target(
+            out, critic.support, batch.returns, batch.discounts, bonus, critic.v_min, critic.v_max
+        )
 
     def _critic_loss(self, batch: ReplayBatch, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Σ_e of each member's loss: MSE to y (scalar) or cross-entropy to the projected target (C51).
+        """Σ_e of each member's loss (:func:`~stride.algorithms.off_policy_targets.ensemble_critic_loss`).
 
         Returns:
             ``(loss, q_mean)``: the loss and the mean Q of the batch's actions (a statistic, detached).
@@ -429,15 +415,8 @@ class OffPolicyAlgorithm:
         with self._autocast():
             out = self.critic.head(self.critic.latent(batch.observations), batch.actions)
         out = out.float()
-        if self.critic.num_atoms == 1:
-            q = out.squeeze(-1)  # (E, B)
-            # L = Σ_e mean_b (Q_e(s, a) − y)²
-            loss = (q - target).square().mean(dim=1).sum()
-        else:
-            q = self.critic.expected(out)
-            # L = Σ_e mean_b −Σ_j p_j log softmax(logits_e)_j
-            loss = -(target * F.log_softmax(out, dim=-1)).sum(-1).mean(dim=1).sum()
-        return loss, q.mean().detach()
+        q = out.squeeze(-1) if self.critic.num_atoms == 1 else self.critic.expected(out)  # (E, B)
+        return ensemble_critic_loss(out, target), q.mean().detach()
 
     def _critic_step(self, loss: torch.Tensor) -> torch.Tensor:
         """The critic's gradient step on ``loss`` (unless non-finite) and the Polyak update of the target critic.
@@ -499,7 +478,7 @@ class OffPolicyAlgorithm:
             out = self.critic.head(self.critic.latent(obs), actions)
         return self.critic.expected(out.float())
 
-    # --------------------------------------------------------------------------------------------- modes, I/O
+    # -------------------------------------------------------------------------------------------------- modes
     def train_mode(self) -> None:
         """Put the models in training mode."""
         self.actor.train()
@@ -513,73 +492,3 @@ class OffPolicyAlgorithm:
     def get_policy(self) -> TanhActor:
         """The actor (``forward(obs)`` gives the deterministic action tanh(μ(s)))."""
         return self.actor
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {
-            "actor_optimizer_state_dict": self.actor_optimizer,
-            "critic_optimizer_state_dict": self.critic_optimizer,
-        }
-
-    def _extra_models(self) -> dict[str, tuple[str, nn.Module]]:
-        """Further state-dict key → (load part, module) pairs (target networks)."""
-        return {"critic_target_state_dict": ("critic", self.critic_target)}
-
-    def state_dict(self) -> dict[str, Any]:
-        """Models, target networks, optimizers, counters, and the replay buffer when ``save_replay_buffer``."""
-        state: dict[str, Any] = {
-            "actor_state_dict": self.actor.state_dict(),
-            "critic_state_dict": self.critic.state_dict(),
-            **{key: module.state_dict() for key, (_, module) in self._extra_models().items()},
-            **{key: opt.state_dict() for key, opt in self._optimizers().items()},
-            "learning_rate": self.learning_rate,
-            "num_updates": self.num_updates,
-        }
-        if self.cfg.save_replay_buffer:
-            state["replay_buffer"] = self.buffer.state_dict()
-        return state
-
-    def load_state_dict(
-        self, state: Mapping[str, Any], load_cfg: Mapping[str, bool] | None = None, strict: bool = True
-    ) -> None:
-        """Restore the parts ``load_cfg`` selects (all by default): actor, critic, optimizer, replay_buffer.
-
-        ``actor`` and ``critic`` include their target networks (and SAC's α goes with ``optimizer``). Every
-        selected part is checked first; nothing changes unless all match.
-
-        Raises:
-            CheckpointError: Listing every missing key, unexpected key and shape mismatch of the selected parts.
-        """
-        parts = {"actor": True, "critic": True, "optimizer": True, "replay_buffer": True}
-        if load_cfg is not None:
-            parts.update({k: bool(v) for k, v in load_cfg.items()})
-        models: dict[str, tuple[str, nn.Module]] = {
-            "actor_state_dict": ("actor", self.actor),
-            "critic_state_dict": ("critic", self.critic),
-            **self._extra_models(),
-        }
-        problems: list[str] = []
-        for key, (part, module) in models.items():
-            if parts[part]:
-                problems += state_dict_mismatches(
-                    module.state_dict(), state.get(key), strict, key.removesuffix("_state_dict")
-                )
-        if parts["optimizer"]:
-            for key, opt in self._optimizers().items():
-                if key in state:
-                    problems += optimizer_state_mismatches(opt, state[key], key.removesuffix("_state_dict"))
-        if problems:
-            raise mismatch_error(problems, strict)
-        if parts["replay_buffer"] and "replay_buffer" in state:
-            self.buffer.load_state_dict(state["replay_buffer"])
-        for key, (part, module) in models.items():
-            if parts[part]:
-                module.load_state_dict(state[key], strict=strict)
-        if parts["optimizer"]:
-            for key, opt in self._optimizers().items():
-                if key in state:
-                    load_optimizer_state(opt, state[key], self._learning_rates[key])
-            self._load_extra_optimizer_state(state)
-            self.num_updates = int(state.get("num_updates", self.num_updates))
-
-    def _load_extra_optimizer_state(self, state: Mapping[str, Any]) -> None:
-        """Restore what goes with the optimizers beyond them (SAC's log α)."""

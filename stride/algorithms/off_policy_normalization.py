@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 import torch
 
 from stride.models.mlp_model import Observations
-from stride.modules.normalization import EmpiricalNormalization, combine_moments
-from stride.utils.distributed import is_distributed, union_moments
+from stride.modules.normalization import EmpiricalNormalization
+from stride.modules.pending_moments import PendingMoments
+from stride.utils.distributed import is_distributed
 
 __all__ = ["ObservationMoments"]
 
@@ -29,9 +30,8 @@ class ObservationMoments:
         self, sources: Sequence[tuple[EmpiricalNormalization, Callable[[Observations], torch.Tensor]]]
     ) -> None:
         self.sources = list(sources)
-        self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-        """Multi-process only: (mean, population variance, count) of the steps not merged yet, in float64, the
-        normalizers' features side by side. Shapes: (1, ΣD), (1, ΣD), ()."""
+        self._pending = PendingMoments()
+        """Multi-process only: the moments of the steps not merged yet, the normalizers' features side by side."""
         self._widths: list[int] = []
         """Feature count of each normalizer, in ``sources`` order."""
 
@@ -47,21 +47,14 @@ class ObservationMoments:
         # every normalizer sees the same rows, so their features share one count and one set of moments
         parts = [select(obs) for _, select in self.sources]
         self._widths = [part.shape[-1] for part in parts]
-        x = torch.cat([part.reshape(-1, part.shape[-1]) for part in parts], -1).double()
-        var_b, mean_b = torch.var_mean(x, dim=0, correction=0, keepdim=True)
-        count_b = torch.full((), float(x.shape[0]), dtype=torch.float64, device=x.device)
-        if self._pending is None:
-            self._pending = (mean_b, var_b, count_b)
-            return
-        mean, var, count = combine_moments(*self._pending[:2], self._pending[2], mean_b, var_b, count_b)
-        self._pending = (mean, var, torch.as_tensor(count))
+        self._pending.add(torch.cat([part.reshape(-1, part.shape[-1]) for part in parts], -1))
 
     def flush(self) -> None:
         """Merge the pending moments of every rank into the normalizers: one all-gather; nothing in one process."""
-        if self._pending is None:
+        merged = self._pending.union()
+        if merged is None:
             return
-        mean, var, count = union_moments(*self._pending)
-        self._pending = None
+        mean, var, count = merged
         start = 0
         for (normalizer, _), width in zip(self.sources, self._widths, strict=True):
             normalizer.merge(mean[:, start : start + width], var[:, start : start + width], count)

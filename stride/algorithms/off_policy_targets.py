@@ -1,6 +1,7 @@
-"""Pure functions of the off-policy learners: the C51 projection and the Polyak target update.
+"""Pure functions of the off-policy learners: critic targets and losses, the C51 projection, the Polyak update.
 
 Reference:
+    Fujimoto et al. "Addressing Function Approximation Error in Actor-Critic Methods." ICML 2018 (clipped double Q).
     Bellemare et al. "A Distributional Perspective on Reinforcement Learning." ICML 2017 (Algorithm 1).
     Lillicrap et al. "Continuous control with deep reinforcement learning." ICLR 2016 (soft target updates).
 """
@@ -10,8 +11,85 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["categorical_projection", "polyak_update"]
+__all__ = [
+    "categorical_projection",
+    "clipped_categorical_target",
+    "clipped_double_q_target",
+    "ensemble_critic_loss",
+    "polyak_update",
+]
+
+
+def clipped_double_q_target(
+    next_q: torch.Tensor, returns: torch.Tensor, discounts: torch.Tensor, bonus: torch.Tensor
+) -> torch.Tensor:
+    """The scalar critic's target y = G + γ^m·(min_e Q'_e(s', a') + bonus).
+
+    Args:
+        next_q: Every target member's Q'_e(s', a'). Shape: (E, B).
+        returns: The n-step discounted reward sums G. Shape: (B,).
+        discounts: γ^m, 0 after a termination. Shape: (B,).
+        bonus: Added to the bootstrap value (SAC's −α·log π(a'|s'); zeros for TD3). Shape: (B,).
+
+    Returns:
+        y. Shape: (B,).
+    """
+    # y = G + γ^m · (min_e Q'_e(s', a') + bonus)
+    return returns + discounts * (next_q.min(dim=0).values + bonus)
+
+
+def clipped_categorical_target(
+    next_logits: torch.Tensor,
+    support: torch.Tensor,
+    returns: torch.Tensor,
+    discounts: torch.Tensor,
+    bonus: torch.Tensor,
+    v_min: float,
+    v_max: float,
+) -> torch.Tensor:
+    """The C51 critic's target: the member with the lowest expected value, shifted and projected onto the support.
+
+    The distributional form of clipped double Q: the target atoms G + γ^m·(z_j + bonus) carry the probabilities of
+    the member whose expected value Σ_j p_j z_j is lowest.
+
+    Args:
+        next_logits: Every target member's logits at (s', a'). Shape: (E, B, K).
+        support: The atoms z_j. Shape: (K,).
+        returns: The n-step discounted reward sums G. Shape: (B,).
+        discounts: γ^m, 0 after a termination. Shape: (B,).
+        bonus: Added to every atom (SAC's −α·log π(a'|s'); zeros for TD3). Shape: (B,).
+        v_min: First support point.
+        v_max: Last support point.
+
+    Returns:
+        Target probabilities on the support. Shape: (B, K).
+    """
+    probs = torch.softmax(next_logits, dim=-1)  # (E, B, K)
+    expected = (probs * support).sum(-1)  # (E, B)
+    lowest = expected.argmin(dim=0)  # (B,)
+    chosen = probs.gather(0, lowest.view(1, -1, 1).expand(1, *probs.shape[1:])).squeeze(0)
+    # T z_j = G + γ^m · (z_j + bonus)
+    atoms = returns.unsqueeze(-1) + discounts.unsqueeze(-1) * (support + bonus.unsqueeze(-1))
+    return categorical_projection(atoms, chosen, v_min, v_max)
+
+
+def ensemble_critic_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Σ_e of each member's loss: MSE to y (scalar critic) or cross-entropy to the projected target (C51).
+
+    Args:
+        out: Every member's output at (s, a): Q values (shape (E, B, 1)) or logits (shape (E, B, K), K > 1).
+        target: y (shape (B,)) or target probabilities (shape (B, K)).
+
+    Returns:
+        The loss (0-d).
+    """
+    if out.shape[-1] == 1:
+        # L = Σ_e mean_b (Q_e(s, a) − y)²
+        return (out.squeeze(-1) - target).square().mean(dim=1).sum()
+    # L = Σ_e mean_b −Σ_j p_j log softmax(logits_e)_j
+    return -(target * F.log_softmax(out, dim=-1)).sum(-1).mean(dim=1).sum()
 
 
 def categorical_projection(atoms: torch.Tensor, probs: torch.Tensor, v_min: float, v_max: float) -> torch.Tensor:

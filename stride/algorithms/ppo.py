@@ -437,6 +437,9 @@ class PPO(RslRlSurface):
                 batches = self.storage.mini_batch_generator(cfg.num_mini_batches, cfg.num_learning_epochs)
             bad_all, ext_sums = self._run_mini_batches(batches)
             self._update_normalizers()
+        if self.reward_scaler is not None:
+            # under torchrun: this iteration's returns of every rank enter the scaler's statistics (one all-gather)
+            self.reward_scaler.sync()
         for ext in self.extensions:
             ext.after_update(self.storage)
         return self._finish_update(bad_all, ext_sums, iteration)

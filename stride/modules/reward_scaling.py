@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from stride.modules.normalization import EmpiricalNormalization
+from stride.modules.pending_moments import PendingMoments
+from stride.utils.distributed import is_distributed
 from stride.utils.errors import ConfigError
 
 __all__ = ["RewardScaler"]
@@ -26,6 +28,11 @@ class RewardScaler(nn.Module):
 
     The statistics (``stats``, an :class:`EmpiricalNormalization` with D = 1) are saved in state dicts; the per-env
     returns are not (a resumed run starts them at 0, as a fresh rollout would).
+
+    Under torchrun each step's returns go into this rank's pending moments without communication, and
+    :meth:`sync` (PPO calls it once per iteration, after the update) merges every rank's pending moments into
+    ``stats`` in one all-gather: the rewards of an iteration are scaled by the statistics of every rank's steps up to
+    the iteration's start. In one process every step enters ``stats`` at once and :meth:`sync` does nothing.
 
     Shape:
         Rewards and dones ``(num_envs,)``.
@@ -54,6 +61,7 @@ class RewardScaler(nn.Module):
         self.clip = float(clip)
         self.eps = float(eps)
         self.stats = EmpiricalNormalization(1, eps=0.0)
+        self._pending = PendingMoments()
         self._returns: torch.Tensor
         self.register_buffer("_returns", torch.zeros(num_envs), persistent=False)
 
@@ -72,13 +80,28 @@ class RewardScaler(nn.Module):
             dones: Episode ends (terminations and time-outs) of the step. Shape: (num_envs,).
 
         Returns:
-            ``clip(r / sqrt(var(R) + eps), -clip, clip)``, with the statistics including this step. Shape:
-            (num_envs,).
+            ``clip(r / sqrt(var(R) + eps), -clip, clip)``, with the statistics including this step (under torchrun:
+            the statistics of the last :meth:`sync`). Shape: (num_envs,).
         """
         # R_t = γ R_{t-1} + r_t, then the statistics absorb R_t (as SB3's VecNormalize)
         self._returns.mul_(self.gamma).add_(rewards)
-        self.stats.update(self._returns.unsqueeze(-1))
+        if is_distributed():
+            # this rank's moments only: merged across ranks by sync(), once per iteration
+            self._pending.add(self._returns.unsqueeze(-1))
+        else:
+            self.stats.update(self._returns.unsqueeze(-1))
         scaled = (rewards / self.scale).clamp(-self.clip, self.clip)
         # a finished episode's return restarts at 0 for the next step
         self._returns.mul_(1.0 - dones.to(self._returns.dtype))
         return scaled
+
+    @torch.no_grad()
+    def sync(self) -> None:
+        """Merge every rank's returns since the last call into ``stats`` (one all-gather); nothing in one process.
+
+        Every rank must call it at the same point (PPO: after each update). ``stats`` is bit-identical on every rank
+        afterwards.
+        """
+        merged = self._pending.union()
+        if merged is not None:
+            self.stats.merge(*merged)

@@ -1,4 +1,4 @@
-"""Off-policy maths: C51 projection, Polyak update, SAC temperature loss, squashed-Gaussian log-density."""
+"""Off-policy maths: critic targets and loss, C51 projection, Polyak update, SAC temperature loss, tanh-Gaussian."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from stride.algorithms.off_policy_targets import categorical_projection, polyak_update
+from stride.algorithms.off_policy_targets import (
+    categorical_projection,
+    clipped_categorical_target,
+    clipped_double_q_target,
+    ensemble_critic_loss,
+    polyak_update,
+)
 from stride.algorithms.sac import temperature_loss
 from stride.models.tanh_actor import squashed_gaussian_log_prob
 
@@ -53,6 +59,47 @@ class TestCategoricalProjection:
         # a terminal target (discount 0): every atom at G = 0.25 → half on 0.0, half on 0.5
         atoms = torch.full((1, 5), 0.25)
         assert categorical_projection(atoms, probs, -1.0, 1.0).tolist() == [[0.0, 0.0, 0.5, 0.5, 0.0]]
+
+
+class TestCriticTargetsAndLoss:
+    """The clipped double-Q targets (scalar and C51) and the ensemble loss equal their rules written row by row."""
+
+    def test_scalar_target(self) -> None:
+        gen = torch.Generator().manual_seed(1)
+        next_q, returns, bonus = torch.randn(2, 6, generator=gen), torch.randn(6, generator=gen), -torch.rand(6)
+        discounts = torch.tensor([0.9, 0.0, 0.81, 0.9, 0.0, 0.729])  # zeros: terminations
+        got = clipped_double_q_target(next_q, returns, discounts, bonus)
+        for b in range(6):
+            want = returns[b] + discounts[b] * (min(next_q[0, b], next_q[1, b]) + bonus[b])
+            assert float(got[b]) == pytest.approx(float(want), abs=1e-6)
+        assert torch.equal(got[1], returns[1])  # terminated: no bootstrap
+
+    def test_categorical_target_takes_the_lower_member(self) -> None:
+        gen = torch.Generator().manual_seed(2)
+        logits = torch.randn(2, 5, 7, generator=gen) * 2
+        support, v_min, v_max = torch.linspace(-3.0, 3.0, 7), -3.0, 3.0
+        returns, discounts, bonus = torch.randn(5, generator=gen), torch.full((5,), 0.9), torch.randn(5, generator=gen)
+        got = clipped_categorical_target(logits, support, returns, discounts, bonus, v_min, v_max)
+        probs = torch.softmax(logits, -1)
+        members = set()
+        for b in range(5):
+            expected = [float((probs[e, b] * support).sum()) for e in range(2)]
+            e = expected.index(min(expected))
+            members.add(e)
+            atoms = [float(returns[b] + 0.9 * (z + bonus[b])) for z in support]
+            want = _reference_projection(atoms, probs[e, b].tolist(), v_min, v_max)
+            assert got[b].tolist() == pytest.approx(want, abs=1e-6)
+        assert members == {0, 1}  # not vacuous: each member was the lower one somewhere
+
+    def test_loss(self) -> None:
+        gen = torch.Generator().manual_seed(3)
+        q, y = torch.randn(2, 4, 1, generator=gen), torch.randn(4, generator=gen)
+        want = sum(sum((float(q[e, b, 0]) - float(y[b])) ** 2 for b in range(4)) / 4 for e in range(2))
+        assert float(ensemble_critic_loss(q, y)) == pytest.approx(want, rel=1e-6)
+        logits, target = torch.randn(2, 4, 5, generator=gen), torch.softmax(torch.randn(4, 5, generator=gen), -1)
+        log_p = torch.log_softmax(logits, -1)
+        want = sum(-float((target[b] * log_p[e, b]).sum()) for e in range(2) for b in range(4)) / 4
+        assert float(ensemble_critic_loss(logits, target)) == pytest.approx(want, rel=1e-6)
 
 
 class TestPolyak:

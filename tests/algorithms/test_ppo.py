@@ -366,6 +366,27 @@ class TestRewardScaling:
         # not vacuous: scaling changed the rewards
         assert (scaled - rewards).abs().max().item() > 0.1
 
+    def test_one_process_golden(self) -> None:
+        # golden values of the code before the scaler merged ranks once per iteration (main at 2b70db3): in one
+        # process every step still enters the statistics at once, bit for bit
+        rewards, dones, time_outs = _time_out_script()
+        runner = OnPolicyRunner(ScriptedEnv(rewards, dones, time_outs), _scripted_cfg(4, reward_scaling=True))
+        runner.learn(2)
+        scaler = runner.alg.reward_scaler
+        assert scaler is not None
+        assert int(scaler.stats.count) == 32
+        assert scaler.stats._mean.item() == 1.7206233739852905
+        assert scaler.stats._var.item() == 1.1999192237854004
+        golden = torch.tensor(
+            [
+                [0.09375879913568497, 0.18751759827136993, 0.2812764048576355, 0.37503519654273987],
+                [0.0, 0.5651901960372925, 0.659388542175293, 0.7535868883132935],
+                [0.8260668516159058, 0.9178520441055298, 1.0096372365951538, 0.0],
+                [1.186772108078003, 0.0, 1.3693525791168213, 1.460642695426941],
+            ]
+        )  # the second iteration's stored rewards; the time-outs' (0.0 here) add a critic-dependent bootstrap
+        assert torch.equal(runner.alg.storage.rewards[~time_outs], golden[~time_outs])
+
     def test_checkpoint_round_trip_and_mismatch(self) -> None:
         rewards, dones, time_outs = _time_out_script()
         runner = OnPolicyRunner(ScriptedEnv(rewards, dones, time_outs), _scripted_cfg(4, reward_scaling=True))

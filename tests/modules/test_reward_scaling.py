@@ -25,7 +25,7 @@ def _reference(rewards: np.ndarray, dones: np.ndarray, gamma: float, clip: float
 
 
 class TestRewardScaler:
-    """Scaled rewards equal the written-out rule over a random script with episode ends; state and errors."""
+    """Scaled rewards equal the written-out rule over a random script with episode ends; state, sync and errors."""
 
     def test_matches_reference(self) -> None:
         gen = np.random.default_rng(0)
@@ -62,6 +62,14 @@ class TestRewardScaler:
         other = RewardScaler(8, gamma=0.99)
         other.load_state_dict(scaler.state_dict())  # another env count loads: the returns are not saved
         assert float(other.scale) == pytest.approx(float(scaler.scale))
+
+    def test_sync_is_a_no_op_in_one_process(self) -> None:
+        scaler = RewardScaler(2, gamma=0.5)
+        scaler(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0]))
+        before = {k: v.clone() for k, v in scaler.state_dict().items()}
+        scaler.sync()  # every step is already in the statistics: nothing pending
+        assert all(torch.equal(v, before[k]) for k, v in scaler.state_dict().items())
+        assert int(scaler.stats.count) == 2
 
     @pytest.mark.parametrize("kwargs", [{"num_envs": 0}, {"gamma": 0.0}, {"gamma": 1.5}, {"clip": 0.0}, {"eps": -1.0}])
     def test_bad_arguments(self, kwargs: dict[str, float]) -> None:

@@ -22,8 +22,9 @@ ITERATIONS = 3
 
 _SCRIPT = textwrap.dedent(
     """
-    import json, sys
-    sys.path.insert(0, sys.argv[3])
+    import json, os, sys
+    # the test's folder and tests/ (where checkpoint_diff lives), as pytest's rootdir insertion gives them
+    sys.path[:0] = [sys.argv[3], os.path.dirname(sys.argv[3])]
     from test_reproducibility import _train
     scalars, runner = _train(int(sys.argv[1]))
     runner.save(sys.argv[2])
