@@ -29,15 +29,25 @@ NUM_STEPS = 16
 ITERATIONS = WARMUP_CALLS + 3
 
 
-def _cfg(graphs: bool, model: str) -> dict[str, Any]:
+SYMMETRY = {"use_data_augmentation": True, "use_mirror_loss": True, "data_augmentation_func": "cartpole"}
+RND = {"num_outputs": 8, "predictor_hidden_dims": [64], "target_hidden_dims": [64], "weight": 0.5}
+
+
+def _cfg(graphs: bool, model: str, **algorithm: Any) -> dict[str, Any]:
     recurrent = {"class_name": "RNNModel", "rnn_type": model, "rnn_hidden_dim": 64} if model != "mlp" else {}
     return {
         "num_steps_per_env": NUM_STEPS,
         "save_interval": 1,
         "seed": 7,
-        "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
+        "obs_groups": {"actor": ["policy"], "critic": ["policy"], "rnd_state": ["policy"]},
         # a fixed learning rate: a KL threshold crossed differently by a 1e-7 difference would not be a graph bug
-        "algorithm": {"num_mini_batches": 4, "num_learning_epochs": 2, "schedule": "fixed", "cuda_graphs": graphs},
+        "algorithm": {
+            "num_mini_batches": 4,
+            "num_learning_epochs": 2,
+            "schedule": "fixed",
+            "cuda_graphs": graphs,
+            **algorithm,
+        },
         "actor": {
             "hidden_dims": [256, 256],
             "obs_normalization": True,
@@ -48,9 +58,9 @@ def _cfg(graphs: bool, model: str) -> dict[str, Any]:
     }
 
 
-def _runner(graphs: bool, model: str = "mlp", log_dir: str | None = None) -> OnPolicyRunner:
+def _runner(graphs: bool, model: str = "mlp", log_dir: str | None = None, **algorithm: Any) -> OnPolicyRunner:
     env = make_task("cartpole", num_envs=NUM_ENVS, seed=3, device=DEVICE, max_episode_length=10)
-    return OnPolicyRunner(env, _cfg(graphs, model), log_dir=log_dir, device=DEVICE)
+    return OnPolicyRunner(env, _cfg(graphs, model, **algorithm), log_dir=log_dir, device=DEVICE)
 
 
 def _graphs(runner: OnPolicyRunner) -> PPOGraphs:
@@ -88,17 +98,25 @@ def _no_host_sync() -> Iterator[None]:
 
 class TestGraphedEqualsEager:
     """After ITERATIONS iterations (both graphs captured and replayed) the parameters equal eager training's within
-    1e-5: MLP and GRU (whose graphed update steps through env columns where the eager one pads trajectories)."""
+    1e-5: MLP, MLP with symmetry and with RND inside the captured update (RND's predictor too), and GRU (whose
+    graphed update steps through env columns where the eager one pads trajectories)."""
 
-    @pytest.mark.parametrize("model", ["mlp", "gru"])
-    def test_parameters_after_learning(self, model: str) -> None:
-        eager = _runner(False, model)
+    @pytest.mark.parametrize(
+        ("model", "algorithm"),
+        [("mlp", {}), ("mlp", {"symmetry_cfg": SYMMETRY}), ("mlp", {"rnd_cfg": RND}), ("gru", {})],
+        ids=["mlp", "mlp-symmetry", "mlp-rnd", "gru"],
+    )
+    def test_parameters_after_learning(self, model: str, algorithm: dict[str, Any]) -> None:
+        eager = _runner(False, model, **algorithm)
         eager.learn(ITERATIONS)
-        graphed = _runner(True, model)
+        graphed = _runner(True, model, **algorithm)
         graphed.learn(ITERATIONS)
         graphs = _graphs(graphed)
         assert graphs._act.captured and graphs._update.captured
         assert _max_diff(_parameters(graphed), _parameters(eager)) <= 1e-5
+        if "rnd_cfg" in algorithm:
+            predictor = [dict(r.alg.rnd.predictor.named_parameters()) for r in (graphed, eager)]  # type: ignore[union-attr]
+            assert _max_diff(*predictor) <= 1e-5
 
 
 class TestReplayWithoutHostSync:

@@ -72,14 +72,23 @@ RND = {"num_outputs": 4, "predictor_hidden_dims": [16], "target_hidden_dims": [1
 class TestStaticPathEqualsEager:
     """Three iterations of learning through the static-buffer act step and update equal eager PPO bit for bit:
     parameters, optimizer moments, learning rate, extension states and every logged loss (MLP, MLP + symmetry,
-    MLP + RND, adaptive and fixed schedules, mini-batch advantage normalization; GRU and LSTM, whose static update
+    MLP + RND, adaptive and fixed schedules, mini-batch advantage normalization, value normalization and reward
+    scaling; GRU and LSTM, whose static update
     steps through whole env columns with resets where eager PPO pads trajectories cut at dones)."""
 
     @pytest.mark.parametrize(
         ("model", "algorithm"),
         [
             ("mlp", {}),
-            ("mlp", {"schedule": "fixed", "normalize_advantage_per_mini_batch": True, "value_normalization": True}),
+            (
+                "mlp",
+                {
+                    "schedule": "fixed",
+                    "normalize_advantage_per_mini_batch": True,
+                    "value_normalization": True,
+                    "reward_scaling": True,
+                },
+            ),
             ("mlp", {"symmetry_cfg": SYMMETRY}),
             ("mlp", {"rnd_cfg": RND}),
             ("gru", {}),
