@@ -246,3 +246,29 @@ class TestConfig:
         env = make_task("cartpole", num_envs=NUM_ENVS, seed=0)
         with pytest.raises(ConfigError, match="cuda_graphs"):
             OnPolicyRunner(env, _cfg("yes"), log_dir=None)  # type: ignore[arg-type]
+
+
+class TestCNNStaticEqualsEager:
+    """CNN actor and critic (reach-image pixels, shared encoders): the static act step and update give eager PPO's
+    parameters, optimizer state and losses bit for bit after 2 iterations."""
+
+    def test_two_iterations(self) -> None:
+        cnn_cfg = {"output_channels": [4, 8], "kernel_size": [8, 3], "stride": [4, 2]}
+        model = {"class_name": "CNNModel", "hidden_dims": [16], "cnn_cfg": cnn_cfg}
+        states = []
+        for graphs in (False, True):
+            cfg = {
+                "num_steps_per_env": NUM_STEPS,
+                "seed": 2,
+                "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
+                "algorithm": {"num_learning_epochs": 2, "num_mini_batches": 2, "share_cnn_encoders": True},
+                "actor": {**model, "distribution_cfg": {"class_name": "GaussianDistribution", "init_std": 1.0}},
+                "critic": model,
+            }
+            cfg["algorithm"]["cuda_graphs"] = graphs
+            runner = OnPolicyRunner(make_task("reach-image", num_envs=8, seed=1), cfg, log_dir=None)
+            runner.learn(2)
+            assert (runner.alg._graphs is not None) is graphs
+            assert not graphs or runner.alg._graphs.captures_update  # type: ignore[union-attr]
+            states.append(_state(runner))
+        assert differing_leaves(states[1], states[0]) == []
