@@ -120,11 +120,12 @@ class TestGraphedEqualsEager:
 
 
 class TestReplayWithoutHostSync:
-    """Once captured, a rollout's act replays and an update's replay run under
-    ``torch.cuda.set_sync_debug_mode("error")``; the replayed update moves the parameters."""
+    """Once captured, a rollout's act replays and an update's replay (with its permutation draws) run under
+    ``torch.cuda.set_sync_debug_mode("error")``, MLP and GRU; the replayed update moves the parameters."""
 
-    def test_act_and_update_replay(self) -> None:
-        runner = _runner(True)
+    @pytest.mark.parametrize("model", ["mlp", "gru"])
+    def test_act_and_update_replay(self, model: str) -> None:
+        runner = _runner(True, model)
         runner.learn(ITERATIONS)  # both graphs captured
         alg, env = runner.alg, runner.env
         graphs = _graphs(runner)
