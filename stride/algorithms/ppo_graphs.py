@@ -181,7 +181,7 @@ class PPOGraphs:
         if not capture:
             logger.warning(
                 "algorithm.cuda_graphs needs a CUDA device; on %s the same static-buffer act step and update run "
-                "eagerly (identical results, no speed-up).",
+                "eagerly (the eager results, no speed-up).",
                 device,
             )
         elif self.not_captured_update is not None:
