@@ -238,11 +238,13 @@ def _build(
     record_returns: bool = False,
     stride_compile: str | None = None,
     mixed_precision: bool = False,
+    stride_cuda_graphs: bool = False,
 ) -> _Contender:
     """A fresh env (same seed for both libraries) and the library's runner on it; rsl_rl's prints are silenced.
 
     ``stride_compile`` sets stride's ``torch_compile_mode`` (rsl_rl keeps its eager default);
-    ``mixed_precision`` sets ``algorithm.use_mixed_precision`` (bfloat16 autocast) for this library.
+    ``mixed_precision`` sets ``algorithm.use_mixed_precision`` (bfloat16 autocast) for this library;
+    ``stride_cuda_graphs`` sets stride's ``algorithm.cuda_graphs`` (rsl_rl has no such option).
     """
     runner_class = _runner_class(library)
     env: VecEnv = make_task(task, num_envs=num_envs, seed=seed, device=device)
@@ -254,6 +256,8 @@ def _build(
         cfg["torch_compile_mode"] = stride_compile
     if mixed_precision:
         cfg["algorithm"]["use_mixed_precision"] = True
+    if library == "stride" and stride_cuda_graphs:
+        cfg["algorithm"]["cuda_graphs"] = True
     with contextlib.redirect_stdout(io.StringIO()):
         runner = runner_class(env, cfg, None, device)
     alg = runner.alg
@@ -315,6 +319,7 @@ def measure_speed(args: argparse.Namespace, train_cfg: dict[str, Any] | None = N
             train_cfg,
             stride_compile=args.stride_compile,
             mixed_precision=_mixed_precision(args, lib),
+            stride_cuda_graphs=args.stride_cuda_graphs,
         )
         for lib in LIBRARIES
     }
@@ -362,6 +367,7 @@ def _solve_run(library: Library, seed: int, threshold: float, args: argparse.Nam
         True,
         stride_compile=args.stride_compile,
         mixed_precision=_mixed_precision(args, library),
+        stride_cuda_graphs=args.stride_cuda_graphs,
     )
     recorder = c.env
     if not isinstance(recorder, EpisodeReturnRecorder):
@@ -456,6 +462,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"## stride vs rsl_rl: {cfg['task']}, {cfg['num_envs']} envs x {cfg['steps']} steps, "
         f"{_model_label(cfg)}, {cfg['device']}"
         + (f", stride torch_compile_mode={cfg['stride_compile']!r}" if cfg.get("stride_compile") else "")
+        + (", stride cuda_graphs=True" if cfg.get("stride_cuda_graphs") else "")
         + "".join(f", {lib} use_mixed_precision=True" for lib in LIBRARIES if cfg.get(f"{lib}_mixed_precision")),
         "",
         f"Hardware: {hw['cpu_model']} ({hw['cpu_count']} logical CPUs), torch threads {hw['torch_num_threads']}"
@@ -567,6 +574,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="stride with algorithm.use_mixed_precision (bfloat16 autocast in the update)",
     )
     parser.add_argument(
+        "--stride-cuda-graphs",
+        action="store_true",
+        help="stride with algorithm.cuda_graphs (captured act step and update; give --warmup >= 4 so the capture "
+        "happens in the warm-up iterations)",
+    )
+    parser.add_argument(
         "--rsl-rl-mixed-precision",
         action="store_true",
         help="rsl_rl with algorithm.use_mixed_precision (bfloat16 autocast in the update)",
@@ -614,6 +627,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "max_iterations": args.max_iterations,
             "stride_compile": args.stride_compile,
             "stride_mixed_precision": args.stride_mixed_precision,
+            "stride_cuda_graphs": args.stride_cuda_graphs,
             "rsl_rl_mixed_precision": args.rsl_rl_mixed_precision,
             "train_cfg": make_train_cfg(
                 args.steps, args.hidden, args.seeds[0], model=args.model, rnn_hidden_dim=args.rnn_hidden

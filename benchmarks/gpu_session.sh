@@ -9,7 +9,8 @@
 #   1. pytest -m gpu over the files that hold gpu tests: sync-free rollout and mini-batch loop, compiled = eager on
 #      CUDA, the built-in tasks' episode statistics, the env guard under set_sync_debug_mode("error"), ...
 #   2. benchmarks/guard_cost.py at 4,096 envs: the deferred guard's cost (the reliability plan's <= 3 % figure)
-#   3. benchmarks/compare_rsl_rl.py at 4,096 envs, stride eager and then compiled, each against rsl_rl 5.5.1
+#   3. benchmarks/compare_rsl_rl.py at 4,096 envs, stride eager, compiled, then with algorithm.cuda_graphs (captured
+#      act step and update: graphed vs eager iteration time), each against rsl_rl 5.5.1
 # Logs and a summary go to $OUT (what the device tool brings back: 8 files at most). A dry run of the mechanics
 # on the CPU: DEVICE=cpu NUM_ENVS=256 OUT=/tmp/gpu-dry bash benchmarks/gpu_session.sh
 set -uo pipefail
@@ -45,10 +46,11 @@ step() {
 }
 
 mapfile -t GPU_TEST_FILES < <(grep -rl --include='test_*.py' "mark.gpu" tests | sort)
-step pytest_gpu 220 "$PY" -m pytest -m gpu -q -p no:cacheprovider -o addopts="-ra --import-mode=importlib" \
+step pytest_gpu 200 "$PY" -m pytest -m gpu -q -p no:cacheprovider -o addopts="-ra --import-mode=importlib" \
   "${GPU_TEST_FILES[@]}"
-step guard_cost 60 "$PY" benchmarks/guard_cost.py --num-envs "$NUM_ENVS" --device "$DEVICE" --rounds 7
+step guard_cost 50 "$PY" benchmarks/guard_cost.py --num-envs "$NUM_ENVS" --device "$DEVICE" --rounds 7
 COMPARE=(benchmarks/compare_rsl_rl.py --task cartpole --num-envs "$NUM_ENVS" --steps 24 --hidden 256 256
   --device "$DEVICE" --rounds 5 --block 3 --skip-solve)
-step compare_eager 100 "$PY" "${COMPARE[@]}"
-step compare_compile 140 "$PY" "${COMPARE[@]}" --warmup 3 --stride-compile default
+step compare_eager 70 "$PY" "${COMPARE[@]}"
+step compare_compile 120 "$PY" "${COMPARE[@]}" --warmup 3 --stride-compile default
+step compare_graphs 80 "$PY" "${COMPARE[@]}" --warmup 4 --stride-cuda-graphs

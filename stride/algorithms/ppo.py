@@ -8,13 +8,14 @@ Reference:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
 
 from stride.algorithms.losses import adaptive_learning_rate, clipped_surrogate_loss, value_function_loss
+from stride.algorithms.ppo_graphs import PPOGraphs
 from stride.algorithms.returns import bootstrap_time_outs, compute_gae, normalize_advantages
 from stride.algorithms.rsl_rl_surface import RslRlSurface
 from stride.config.schema import PPOCfg
@@ -27,6 +28,7 @@ from stride.models.registry import MODEL_CLASSES, build_model
 from stride.modules import Distribution, RewardScaler, ValueNormalizer
 from stride.modules.rnn import clone_hidden, hidden_batch_size
 from stride.storage import MiniBatch, RolloutStorage
+from stride.storage.rollout_storage import Hidden
 from stride.utils.compile import CompileMode, compiled
 from stride.utils.distributed import all_reduce_gradients, mean_and_std
 from stride.utils.errors import ConfigError, NonFiniteError
@@ -169,6 +171,8 @@ class PPO(RslRlSurface):
         # for every env on every step, non-finite values recorded here and raised once, by compute_returns
         self.sync_free_bootstrap = self.device.type != "cpu"
         self._bad_bootstrap = torch.zeros(storage.num_envs, dtype=torch.bool, device=self.device)
+        # algorithm.cuda_graphs: the act step and the update as captured graphs (stride/algorithms/ppo_graphs.py)
+        self._graphs = PPOGraphs(self) if cfg.cuda_graphs else None
 
     # ------------------------------------------------------------------------------------------ construction
     @classmethod
@@ -268,7 +272,13 @@ class PPO(RslRlSurface):
         log-probabilities and values at its first mini-batch (R15), where a float32 rollout against a bfloat16
         update gave |ratio − 1| up to 1.4e-2 on cartpole (docs/design.md §8.32).
         """
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.use_mixed_precision)
+        # autocast's weight-cast cache must be off under CUDA-graph capture (the cached casts would be graph-private)
+        return torch.autocast(
+            self.device.type,
+            dtype=torch.bfloat16,
+            enabled=self.cfg.use_mixed_precision,
+            cache_enabled=not self.cfg.cuda_graphs,
+        )
 
     def _critic_values(self, obs: Observations) -> torch.Tensor:
         """V(s) in return units (denormalized when value normalization is on). Shape: (N,)."""
@@ -292,17 +302,29 @@ class PPO(RslRlSurface):
         Returns:
             Actions. Shape: (num_envs, num_actions).
         """
+        if self._graphs is not None:
+            return self._graphs.act(obs)
+        return self._act(obs)[0]
+
+    def _act(self, obs: Observations, step: torch.Tensor | None = None) -> tuple[torch.Tensor, Hidden, Hidden]:
+        """The act step: actions, and the models' recurrent states after it (None for feed-forward models).
+
+        Args:
+            obs: Observations (batch [N]).
+            step: Where the storage writes go, as a 1-element device tensor (a captured graph's write); None: the
+                storage's own step.
+        """
         if self.is_recurrent:
             # the states the models act from, stored so the update can replay each trajectory from its start
-            self.storage.add_hidden_states(self.actor.get_hidden_state(), self.critic.get_hidden_state())
+            self.storage.add_hidden_states(self.actor.get_hidden_state(), self.critic.get_hidden_state(), step)
         with self._precision():
             params = self._actor_params(obs)
         params = tuple(p.float() for p in params)
         actions = self.distribution.sample(params)
         log_prob = self.distribution.log_prob(params, actions)
         values = self._critic_values(obs)
-        self.storage.add_policy_output(obs, actions, log_prob, values, params)
-        return actions
+        self.storage.add_policy_output(obs, actions, log_prob, values, params, step)
+        return actions, self.actor.get_hidden_state(), self.critic.get_hidden_state()
 
     def process_env_step(
         self, obs: Observations, rewards: torch.Tensor, dones: torch.Tensor, extras: Mapping[str, Any]
@@ -402,17 +424,36 @@ class PPO(RslRlSurface):
         """
         cfg = self.cfg
         apply_schedule(self._lr, cfg.schedule, cfg.learning_rate, iteration, cfg.schedule_iterations)
+        if self._graphs is not None and self._graphs.captures_update:
+            bad_all, ext_sums = self._graphs.update()
+        else:
+            if self.is_recurrent:
+                batches = self.storage.recurrent_mini_batch_generator(
+                    cfg.num_mini_batches,
+                    cfg.num_learning_epochs,
+                    (bool(self.actor.is_recurrent), bool(self.critic.is_recurrent)),
+                )
+            else:
+                batches = self.storage.mini_batch_generator(cfg.num_mini_batches, cfg.num_learning_epochs)
+            bad_all, ext_sums = self._run_mini_batches(batches)
+            self._update_normalizers()
+        if self.reward_scaler is not None:
+            # under torchrun: this iteration's returns of every rank enter the scaler's statistics (one all-gather)
+            self.reward_scaler.sync()
+        for ext in self.extensions:
+            ext.after_update(self.storage)
+        return self._finish_update(bad_all, ext_sums, iteration)
+
+    def _run_mini_batches(self, batches: Iterable[MiniBatch]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The PPO steps of one update; loss sums accumulate on the device in ``_loss_sums``.
+
+        Returns:
+            The non-finite flags, shape (num_updates, len(_CHECKED_TERMS)), and the extension losses' sums over
+            the applied steps.
+        """
         self._loss_sums.zero_()
         ext_sums: dict[str, torch.Tensor] = {}
         flags: list[torch.Tensor] = []
-        if self.is_recurrent:
-            batches = self.storage.recurrent_mini_batch_generator(
-                cfg.num_mini_batches,
-                cfg.num_learning_epochs,
-                (bool(self.actor.is_recurrent), bool(self.critic.is_recurrent)),
-            )
-        else:
-            batches = self.storage.mini_batch_generator(cfg.num_mini_batches, cfg.num_learning_epochs)
         for batch in batches:
             for ext in self.extensions:
                 batch = ext.augment_batch(batch)
@@ -423,8 +464,17 @@ class PPO(RslRlSurface):
             for key, value in ext_losses.items():
                 ext_sums[key] = ext_sums.get(key, 0.0) + torch.where(skipped, 0.0, value.detach())
             flags.append(bad)
-        self._after_update()
-        bad_all = torch.stack(flags)  # (num_updates, len(_CHECKED_TERMS))
+        return torch.stack(flags), ext_sums
+
+    def _finish_update(
+        self, bad_all: torch.Tensor, ext_sums: Mapping[str, torch.Tensor], iteration: int | None
+    ) -> dict[str, float]:
+        """The update's one host read: mean losses over the applied steps, or the error of a non-finite step.
+
+        Raises:
+            NonFiniteError: In ``nonfinite_update='raise'`` mode, when a step was not finite.
+        """
+        cfg = self.cfg
         num_updates = bad_all.shape[0]
         # the one host read of the update: loss sums and the non-finite flags together
         host = torch.cat([self._loss_sums, bad_all.flatten().to(self._loss_sums.dtype)]).tolist()
@@ -517,18 +567,16 @@ class PPO(RslRlSurface):
         return terms, bad, ext_losses
 
     @torch.no_grad()
-    def _after_update(self) -> None:
-        """Update normalizer statistics from this iteration's rollout (DESIGN decision 1)."""
+    def _update_normalizers(self) -> None:
+        """Update the models' normalizer statistics from this iteration's rollout (DESIGN decision 1).
+
+        The extensions' ``after_update`` follows, in :meth:`update`.
+        """
         obs = self.storage.observations
         self.actor.update_normalization(obs)
         self.critic.update_normalization(obs)
         if self.value_normalizer is not None:
             self.value_normalizer.update(self.storage.returns.reshape(-1))
-        if self.reward_scaler is not None:
-            # under torchrun: this iteration's returns of every rank enter the scaler's statistics (one all-gather)
-            self.reward_scaler.sync()
-        for ext in self.extensions:
-            ext.after_update(self.storage)
 
     # --------------------------------------------------------------------------------------------- modes, I/O
     def train_mode(self) -> None:

@@ -339,6 +339,12 @@ class PPOCfg:
     symmetry_cfg: dict[str, Any] | None = None
     """Symmetry augmentation / mirror loss settings; None disables it."""
 
+    cuda_graphs: bool = False
+    """(stride) Capture the act step (policy, sampling, storage write) and the whole update (epochs × mini-batches
+    and the normalizer update) as CUDA graphs once warmed up, and replay them. Recurrent models train on whole env
+    columns with resets (fixed shapes); with an extension or a CNN beside them only the act step is captured. Single
+    process only. On a CPU device the same static-buffer code runs eagerly (eager results, no speed-up)."""
+
     def validate(self, path: str) -> None:
         """Check ranges.
 

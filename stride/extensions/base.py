@@ -38,6 +38,11 @@ class Extension:
     incompatible_with: ClassVar[tuple[str, ...]] = ()
     """Names of extensions (or model features, e.g. ``"recurrent"``) this one cannot be combined with."""
 
+    capturable: ClassVar[bool] = False
+    """Whether ``augment_batch``, ``extra_loss`` and ``after_optimizer_step`` may run inside a captured CUDA graph
+    (``algorithm.cuda_graphs``): state kept in tensors changed in place, no host reads, no Python branch on a tensor
+    value, a ``capturable`` optimizer. ``on_transition`` and ``after_update`` always run eagerly."""
+
     def on_transition(
         self, obs: Mapping[str, torch.Tensor], rewards: torch.Tensor, dones: torch.Tensor, extras: Mapping[str, Any]
     ) -> torch.Tensor:

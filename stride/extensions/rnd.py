@@ -100,6 +100,7 @@ class RandomNetworkDistillation(Extension):
     """
 
     name = "rnd"
+    capturable = True
 
     def __init__(
         self,

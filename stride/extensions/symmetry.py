@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from tensordict import TensorDict
@@ -78,7 +78,8 @@ def _recurrent_batch(batch: MiniBatch) -> tuple[torch.Tensor, tuple[Hidden, Hidd
             "symmetry with a recurrent model needs mini-batches from RolloutStorage.recurrent_mini_batch_generator "
             "(masks, hidden_states and trajectory_starts); this batch lacks them."
         )
-    return batch.masks, batch.hidden_states, batch.trajectory_starts
+    # with masks (the padded form) the states are plain ones, never the env-column form's SequenceStart
+    return batch.masks, cast("tuple[Hidden, Hidden]", batch.hidden_states), batch.trajectory_starts
 
 
 def _install(model: MLPModel, hidden: HiddenState) -> None:
@@ -123,8 +124,9 @@ class MirrorStatistic(Extension):
     def _close_iteration(self) -> None:
         """The mean MSE over the applied steps becomes this iteration's statistic; the sums restart."""
         self._mean = self._sum / self._count.clamp(min=1.0)
-        self._sum = torch.zeros_like(self._sum)
-        self._count = torch.zeros_like(self._count)
+        # in place: a captured update graph (algorithm.cuda_graphs) keeps adding into these very tensors
+        self._sum.zero_()
+        self._count.zero_()
 
     def stats(self) -> dict[str, torch.Tensor | float]:
         """``Loss/symmetry``: the unweighted mirror MSE, averaged over the iteration's steps (as rsl_rl)."""
@@ -145,6 +147,9 @@ class Symmetry(MirrorStatistic):
         storage: The algorithm's rollout storage (needed with recurrent models).
         device: Where the logged statistics accumulate.
     """
+
+    capturable = True
+    """Feed-forward mini-batches run inside a captured update (the augmentation function must be graph-safe)."""
 
     def __init__(
         self,

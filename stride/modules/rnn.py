@@ -6,6 +6,8 @@ Two calling modes:
   from the state it holds and keeps the new state.
 - **sequence** (PPO update): ``rnn(x, masks, hidden_state)`` with padded trajectories ``x`` (T, B, D), valid-step
   ``masks`` (T, B) and each trajectory's initial state; returns the outputs in the rollout's (T, N, H) layout.
+- **env columns** (PPO update under ``cuda_graphs``): ``rnn(x, None, SequenceStart(state, resets))`` with ``x`` in
+  the rollout layout (T, N, D); steps through time, zeroing the state where ``resets``; returns (T, N, H).
 
 Layout of padded trajectories: trajectories are ordered env by env, each env's in time order, each padded at its end
 to the rollout length T; every env contributes exactly T valid steps in total (see
@@ -20,6 +22,7 @@ from typing import Literal, Union
 import torch
 from torch import nn
 
+from stride.storage.trajectories import SequenceStart
 from stride.utils.errors import ConfigError
 
 __all__ = [
@@ -127,6 +130,8 @@ class RNN(nn.Module):
         Raises:
             ConfigError: In sequence mode without initial states.
         """
+        if isinstance(hidden_state, SequenceStart):
+            return self._env_columns(x, hidden_state)
         if masks is None:
             state = self.hidden_state
             held = hidden_batch_size(state)
@@ -144,6 +149,19 @@ class RNN(nn.Module):
         x = torch.where(masks.unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=x.device))
         out, _ = self.rnn(x, hidden_state)
         return unpad(out, masks)
+
+    def _env_columns(self, x: torch.Tensor, start: SequenceStart) -> torch.Tensor:
+        """Env-column mode: (T, N, D) → (T, N, H), one time step per call, the state zeroed where ``resets``."""
+        state: HiddenState = start.state
+        outputs = []
+        for t in range(x.shape[0]):
+            if t > 0:
+                # h ← 0 where the previous step ended an episode (out of place: the gradient stops there too)
+                keep = ~start.resets[t].view(1, -1, 1)
+                state = map_hidden(state, lambda h, keep=keep: torch.where(keep, h, 0.0))
+            out, state = self.rnn(x[t : t + 1], state)
+            outputs.append(out)
+        return torch.cat(outputs)
 
     def zero_state(self, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> HiddenState:
         """An all-zero state for ``batch`` envs."""

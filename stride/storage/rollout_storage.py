@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from tensordict import TensorDict
 
-from stride.storage.trajectories import TrajectoryLayout, split_trajectories
+from stride.storage.trajectories import SequenceStart, TrajectoryLayout, split_trajectories
 from stride.utils.errors import ConfigError
 
 __all__ = ["Hidden", "MiniBatch", "RolloutStorage", "observation_buffers"]
@@ -57,8 +58,9 @@ class MiniBatch:
     old_dist_params: tuple[torch.Tensor, ...]
     masks: torch.Tensor | None = None
     """Recurrent only: valid steps of the padded trajectories, bool. Shape: (T, B_traj)."""
-    hidden_states: tuple[Hidden, Hidden] | None = None
-    """Recurrent only: (actor, critic) states at each trajectory start, (L, B_traj, H) per tensor."""
+    hidden_states: tuple[Hidden | SequenceStart, Hidden | SequenceStart] | None = None
+    """Recurrent only: (actor, critic) states at each trajectory start, (L, B_traj, H) per tensor; or, in the
+    env-column form (``masks`` None, observations (T, M, ...)), each env's state at t = 0 and its resets."""
     trajectory_starts: torch.Tensor | None = None
     """Recurrent only: where each trajectory starts in the rollout, as the env-major index ``n·T + t`` of its first
     transition (env ``n``, step ``t``). Shape: (B_traj,). Lets extensions attach their own per-trajectory state."""
@@ -115,35 +117,44 @@ class RolloutStorage:
         log_prob: torch.Tensor,
         values: torch.Tensor,
         dist_params: Sequence[torch.Tensor],
+        step: torch.Tensor | None = None,
     ) -> None:
         """Write what the policy saw and did at the current step.
+
+        Args:
+            obs: The observations acted on (batch [N]).
+            actions: Shape: (N, A).
+            log_prob: Shape: (N,).
+            values: Shape: (N,).
+            dist_params: The distribution's parameters, (N, ...) each.
+            step: The step to write as a 1-element long tensor on the storage device (a captured CUDA graph's
+                write, whose step cannot be a Python int baked into the graph); None: :attr:`step`.
 
         Raises:
             ConfigError: If the rollout is already full (``process`` called too often).
         """
-        t = self.step
-        if t >= self.num_steps:
+        if step is None and self.step >= self.num_steps:
             raise ConfigError(f"rollout storage is full ({self.num_steps} steps); call clear() after the update.")
         for key, buf in self.obs.items():
-            buf[t].copy_(obs[key])
-        self.actions[t].copy_(actions)
-        self.log_probs[t].copy_(log_prob)
-        self.values[t].copy_(values)
+            _write(buf, self.step, step, obs[key])
+        _write(self.actions, self.step, step, actions)
+        _write(self.log_probs, self.step, step, log_prob)
+        _write(self.values, self.step, step, values)
         for buf, p in zip(self.dist_params, dist_params, strict=True):
-            buf[t].copy_(p)
+            _write(buf, self.step, step, p)
 
-    def add_hidden_states(self, actor_hidden: Hidden, critic_hidden: Hidden) -> None:
+    def add_hidden_states(self, actor_hidden: Hidden, critic_hidden: Hidden, step: torch.Tensor | None = None) -> None:
         """Store the models' recurrent states *before* the current step (None: a feed-forward model or no step yet).
 
         Call before :meth:`add_policy_output` of the same step; a None state of a recurrent model (its first step
-        ever) is stored as zeros.
+        ever) is stored as zeros. ``step``: as in :meth:`add_policy_output`.
         """
         t = self.step
         for i, hidden in enumerate((actor_hidden, critic_hidden)):
             if hidden is None:
                 if self.hidden[i] is not None:
                     for buf in self.hidden[i]:  # type: ignore[union-attr]
-                        buf[t].zero_()
+                        _write(buf, t, step, torch.zeros_like(buf[0]))
                 continue
             tensors = hidden if isinstance(hidden, tuple) else (hidden,)
             if self.hidden[i] is None:
@@ -152,7 +163,7 @@ class RolloutStorage:
                     for h in tensors
                 )
             for buf, h in zip(self.hidden[i], tensors, strict=True):  # type: ignore[arg-type]
-                buf[t].copy_(h.transpose(0, 1))  # (L, N, H) → (N, L, H)
+                _write(buf, t, step, h.transpose(0, 1))  # (L, N, H) → (N, L, H)
 
     def add_env_output(self, rewards: torch.Tensor, dones: torch.Tensor) -> None:
         """Write the env's answer to the current step and advance."""
@@ -177,7 +188,26 @@ class RolloutStorage:
             raise ConfigError(
                 f"algorithm.num_mini_batches={num_mini_batches} must divide num_envs × num_steps_per_env = {total}."
             )
-        size = total // num_mini_batches
+        for _ in range(num_epochs):
+            perm = torch.randperm(total, device=self.device, generator=generator)
+            yield from self._mini_batches_of(perm, num_mini_batches)
+
+    def mini_batches_from_permutations(self, permutations: torch.Tensor, num_mini_batches: int) -> Iterator[MiniBatch]:
+        """The mini-batches of :meth:`mini_batch_generator` for permutations drawn beforehand (one row per epoch).
+
+        The static-buffer form of the generator (a captured CUDA graph reads the rows of a preallocated buffer):
+        with the rows :meth:`mini_batch_generator` would draw, it yields the same mini-batches.
+
+        Args:
+            permutations: Shape: (num_epochs, T·N), long, on the storage device.
+            num_mini_batches: Mini-batches per epoch; must divide T·N (checked by the caller).
+        """
+        for perm in permutations:
+            yield from self._mini_batches_of(perm, num_mini_batches)
+
+    def _mini_batches_of(self, perm: torch.Tensor, num_mini_batches: int) -> Iterator[MiniBatch]:
+        """One epoch's mini-batches: consecutive slices of ``perm`` over the flattened rollout."""
+        size = self.batch_size // num_mini_batches
         obs = {k: v.flatten(0, 1) for k, v in self.obs.items()}
         actions = self.actions.flatten(0, 1)
         log_probs = self.log_probs.flatten(0, 1)
@@ -185,19 +215,17 @@ class RolloutStorage:
         returns = self.returns.flatten(0, 1)
         advantages = self.advantages.flatten(0, 1)
         params = tuple(p.flatten(0, 1) for p in self.dist_params)
-        for _ in range(num_epochs):
-            perm = torch.randperm(total, device=self.device, generator=generator)
-            for i in range(num_mini_batches):
-                idx = perm[i * size : (i + 1) * size]
-                yield MiniBatch(
-                    observations=TensorDict({k: v[idx] for k, v in obs.items()}, batch_size=[size], device=self.device),
-                    actions=actions[idx],
-                    old_log_prob=log_probs[idx],
-                    old_values=values[idx],
-                    returns=returns[idx],
-                    advantages=advantages[idx],
-                    old_dist_params=tuple(p[idx] for p in params),
-                )
+        for i in range(num_mini_batches):
+            idx = perm[i * size : (i + 1) * size]
+            yield MiniBatch(
+                observations=TensorDict({k: v[idx] for k, v in obs.items()}, batch_size=[size], device=self.device),
+                actions=actions[idx],
+                old_log_prob=log_probs[idx],
+                old_values=values[idx],
+                returns=returns[idx],
+                advantages=advantages[idx],
+                old_dist_params=tuple(p[idx] for p in params),
+            )
 
     def recurrent_mini_batch_generator(
         self,
@@ -247,22 +275,86 @@ class RolloutStorage:
                         batch_size=[self.num_steps, len(sel)],
                         device=self.device,
                     ),
-                    actions=self.actions[:, envs],
-                    old_log_prob=self.log_probs[:, envs],
-                    old_values=self.values[:, envs],
-                    returns=self.returns[:, envs],
-                    advantages=self.advantages[:, envs],
-                    old_dist_params=tuple(p[:, envs] for p in self.dist_params),
+                    **self._env_columns(envs),
                     masks=layout.masks[:, sel],
                     hidden_states=(_select_states(starts[0], sel), _select_states(starts[1], sel)),
                     trajectory_starts=layout.start[sel],
                 )
 
-    def _start_states(self, layout: TrajectoryLayout, which: int) -> tuple[torch.Tensor, ...]:
+    def recurrent_mini_batches_from_permutations(
+        self, permutations: torch.Tensor, num_mini_batches: int, recurrent: tuple[bool, bool]
+    ) -> Iterator[MiniBatch]:
+        """Fixed-shape recurrent mini-batches: whole env columns, the state zeroed after dones (:class:`SequenceStart`).
+
+        For envs permuted as :meth:`recurrent_mini_batch_generator` permutes them (one row per epoch), the same
+        groups of envs; every tensor is in the rollout layout (T, M, ...) and ``masks`` is None, so no shape depends
+        on the dones (what a captured CUDA graph needs).
+
+        Args:
+            permutations: Shape: (num_epochs, N), long, on the storage device.
+            num_mini_batches: Groups of envs per epoch; must divide N (checked by the caller).
+            recurrent: Whether the (actor, critic) are recurrent (a feed-forward model's state stays None).
+
+        Raises:
+            ConfigError: If the recurrent states were not stored during the rollout.
+        """
+        size = self.num_envs // num_mini_batches
+        # resets[t] = done[t − 1]: a new trajectory starts at step t
+        resets = torch.zeros_like(self.dones, dtype=torch.bool)
+        resets[1:] = self.dones[:-1] != 0
+        # each recurrent model's stored state at t = 0, (N, L, H) per tensor
+        firsts = [tuple(b[0] for b in self._hidden_buffers(i)) if recurrent[i] else None for i in range(2)]
+        for perm in permutations:
+            for i in range(num_mini_batches):
+                envs = perm[i * size : (i + 1) * size]
+                states = tuple(
+                    SequenceStart(_select_states(first, envs), resets[:, envs])  # type: ignore[arg-type]
+                    if first is not None
+                    else None
+                    for first in firsts
+                )
+                yield MiniBatch(
+                    observations=TensorDict(
+                        {k: v[:, envs] for k, v in self.obs.items()},
+                        batch_size=[self.num_steps, size],
+                        device=self.device,
+                    ),
+                    **self._env_columns(envs),
+                    hidden_states=(states[0], states[1]),
+                )
+
+    def _env_columns(self, envs: torch.Tensor) -> dict[str, Any]:
+        """The rollout tensors of a mini-batch of whole env columns, in the (T, M, ...) layout."""
+        return {
+            "actions": self.actions[:, envs],
+            "old_log_prob": self.log_probs[:, envs],
+            "old_values": self.values[:, envs],
+            "returns": self.returns[:, envs],
+            "advantages": self.advantages[:, envs],
+            "old_dist_params": tuple(p[:, envs] for p in self.dist_params),
+        }
+
+    def _hidden_buffers(self, which: int) -> tuple[torch.Tensor, ...]:
+        """The stored states of the actor (0) or the critic (1), (T, N, L, H) per tensor.
+
+        Raises:
+            ConfigError: If none were stored.
+        """
         buffers = self.hidden[which]
         if buffers is None:
             raise ConfigError("recurrent model states were not stored during the rollout (call add_hidden_states).")
-        return tuple(layout.at_starts(buf) for buf in buffers)  # (B, L, H) each
+        return buffers
+
+    def _start_states(self, layout: TrajectoryLayout, which: int) -> tuple[torch.Tensor, ...]:
+        return tuple(layout.at_starts(buf) for buf in self._hidden_buffers(which))  # (B, L, H) each
+
+
+def _write(buffer: torch.Tensor, t: int, step: torch.Tensor | None, value: torch.Tensor) -> None:
+    """``buffer[t] = value``; at the device index ``step`` (1-element long tensor) instead when it is given."""
+    if step is None:
+        buffer[t].copy_(value)
+    else:
+        buffer.index_copy_(0, step, value.unsqueeze(0).to(buffer.dtype))
 
 
 def _select_states(states: tuple[torch.Tensor, ...] | None, sel: torch.Tensor) -> Hidden:

@@ -12,7 +12,24 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TrajectoryLayout", "split_trajectories"]
+__all__ = ["SequenceStart", "TrajectoryLayout", "split_trajectories"]
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceStart:
+    """Whole env columns of a rollout as one recurrent sequence each, with the state zeroed after every done.
+
+    The fixed-shape alternative to the padded layout (``algorithm.cuda_graphs``: a captured graph needs shapes that
+    do not depend on the dones). Passed as a recurrent model's ``hidden_state`` with ``masks=None``; the model then
+    steps through the (T, M, ...) input one time step at a time, which equals running every trajectory from its
+    stored initial state (the stored state after a done is zero).
+    """
+
+    state: torch.Tensor | tuple[torch.Tensor, ...]
+    """The state of each env before step 0: (L, M, H), a tuple (h, c) for an LSTM."""
+
+    resets: torch.Tensor
+    """Where the state is zeroed before the step: ``resets[t] = done[t − 1]``, ``resets[0]`` False. Shape: (T, M)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,10 @@ def load_optimizer_state(
 ) -> None:
     """Load a saved optimizer state, keeping this optimizer's implementation (and its shared tensor learning rate).
 
+    The saved values are copied into the live state tensors where they exist with the same shape, dtype and device:
+    a captured CUDA graph holds those tensors (moments, step counters) and must see the loaded values, never a
+    rebound copy.
+
     Args:
         optimizer: The live optimizer.
         state: Its saved ``state_dict()`` (already checked against the parameters).
@@ -55,7 +59,15 @@ def load_optimizer_state(
         {k: g[k] for k in ("fused", "foreach", "capturable", "differentiable") if k in g}
         for g in optimizer.param_groups
     ]
+    live = {param: dict(values) for param, values in optimizer.state.items()}
     optimizer.load_state_dict(dict(state))
+    for param, values in optimizer.state.items():
+        for key, value in values.items():
+            kept = live.get(param, {}).get(key)
+            if isinstance(kept, torch.Tensor) and isinstance(value, torch.Tensor) and _same_layout(kept, value):
+                if kept is not value:
+                    kept.copy_(value)
+                values[key] = kept
     for group, own in zip(optimizer.param_groups, flags, strict=True):
         group.update(own)
     if learning_rate is not None:
@@ -63,6 +75,10 @@ def load_optimizer_state(
         learning_rate.copy_(torch.as_tensor(optimizer.param_groups[0]["lr"], dtype=torch.float32))
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
+
+
+def _same_layout(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.device == b.device
 
 
 def step_unless(optimizer: torch.optim.Optimizer, skipped: torch.Tensor) -> None:

@@ -94,7 +94,7 @@ class TestNoHostSync:
             # the body of PPO.update before its single read of the loss sums
             for batch in alg.storage.mini_batch_generator(alg.cfg.num_mini_batches, alg.cfg.num_learning_epochs):
                 alg._update_step(batch)
-            alg._after_update()
+            alg._update_normalizers()
         finally:
             torch.cuda.set_sync_debug_mode("default")
         moved = max(float((p.detach() - b).abs().max()) for p, b in zip(alg.actor.parameters(), before, strict=True))

@@ -7,7 +7,7 @@ import torch
 from tensordict import TensorDict
 
 from stride.models import RNNModel
-from stride.storage.trajectories import split_trajectories
+from stride.storage.trajectories import SequenceStart, split_trajectories
 
 GROUPS = {"actor": ["policy"], "critic": ["policy"]}
 
@@ -67,6 +67,46 @@ class TestStepEqualsSequence:
             seq_out = model(padded, layout.masks, hidden)
         assert seq_out.shape == step_out.shape == (num_steps, num_envs, 3)
         assert (seq_out - step_out).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+class TestEnvColumnsEqualPadded:
+    """The env-column mode (``SequenceStart``: whole (T, N) columns, state zeroed after dones; the fixed-shape form
+    of ``cuda_graphs``) gives the padded-trajectory mode's outputs and weight gradients (≤ 1e-6), 2 layers."""
+
+    def test_outputs_and_gradients(self, rnn_type: str) -> None:
+        model = _model(rnn_type, num_layers=2)
+        num_steps, num_envs = 16, 5
+        gen = torch.Generator().manual_seed(2)
+        obs = torch.randn(num_steps, num_envs, 5, generator=gen)
+        dones = torch.rand(num_steps, num_envs, generator=gen) < 0.25
+        state0 = tuple(torch.randn(2, num_envs, 8, generator=gen) for _ in range(2 if rnn_type == "lstm" else 1))
+        # padded reference: a trajectory's start state is state0 at t = 0, zeros after a done
+        layout = split_trajectories(dones)
+        starts = tuple(
+            layout.at_starts(torch.cat([s.transpose(0, 1).unsqueeze(0), torch.zeros(num_steps - 1, num_envs, 2, 8)]))
+            .transpose(0, 1)
+            .contiguous()
+            for s in state0
+        )
+        padded = TensorDict({"policy": layout.pad(obs)}, batch_size=[num_steps, layout.num_trajectories])
+        resets = torch.zeros_like(dones)
+        resets[1:] = dones[:-1]
+        columns = TensorDict({"policy": obs}, batch_size=[num_steps, num_envs])
+        outputs, grads = [], []
+        for call in (
+            lambda: model(padded, layout.masks, starts if rnn_type == "lstm" else starts[0]),
+            lambda: model(columns, None, SequenceStart(state0 if rnn_type == "lstm" else state0[0], resets)),
+        ):
+            model.zero_grad()
+            out = call()
+            out.square().sum().backward()
+            outputs.append(out.detach())
+            grads.append(torch.cat([p.grad.flatten() for p in model.rnn.parameters()]))  # type: ignore[union-attr]
+        assert outputs[0].shape == outputs[1].shape == (num_steps, num_envs, 3)
+        assert (outputs[0] - outputs[1]).abs().max().item() <= 1e-6
+        assert (grads[0] - grads[1]).abs().max().item() <= 1e-6 * max(1.0, grads[0].abs().max().item())
+        assert bool(dones[:-1].any())  # the case has resets inside the columns
 
 
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
