@@ -29,6 +29,7 @@ from stride.env.episodes import EndedEpisodes
 from stride.env.vec_env import VecEnv
 from stride.logging import ConsoleView, RunLogger
 from stride.logging.writers import open_writers, resolve_backends, upload_files
+from stride.modules.rnn import clone_hidden
 from stride.runners.export import export_jit, export_onnx
 from stride.utils.checkpoint import SCHEMA_VERSION, atomic_save, load_checkpoint
 from stride.utils.compile import CompileMode
@@ -194,6 +195,8 @@ class BaseRunner(Generic[AlgT]):
         self._loaded = False
         self._ep_return: torch.Tensor | None = None
         self._ep_length: torch.Tensor | None = None
+        # recurrent models' states at the end of the last learn(): restored by the next one (see _rollout_models)
+        self._rollout_states: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------------ subclass hooks
     def _build_algorithm(self, obs: TensorDict, sections: Mapping[str, Any]) -> AlgT:
@@ -276,6 +279,7 @@ class BaseRunner(Generic[AlgT]):
         logger = self._open_logger()
         obs = obs.to(self.device)
         alg.train_mode()
+        self._restore_rollout_states()
         # torchrun: check that every rank trains the same thing, then start from rank 0's state
         start_distributed_learning(self)
         num_envs = env.num_envs
@@ -292,6 +296,7 @@ class BaseRunner(Generic[AlgT]):
             logger.close()
             self._logger = None
             raise
+        self._stash_rollout_states()
         if (
             self.log_dir is not None
             and self._dist.is_main  # torchrun: only rank 0 writes
@@ -597,8 +602,38 @@ class BaseRunner(Generic[AlgT]):
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
             raise CheckpointError(f"cannot load checkpoint '{path}' ({type(err).__name__}: {err})") from err
         self._loaded = self._loaded or self._is_resume(parts)
+        self._rollout_states = {}  # the loaded recurrent states (if any) are the ones to continue from
         infos = data.get("infos")
         return infos if isinstance(infos, dict) else None
+
+    def _rollout_models(self) -> dict[str, nn.Module]:
+        """The algorithm's recurrent models by attribute name (PPO's actor/critic, distillation's student/teacher)."""
+        models = {name: getattr(self.alg, name, None) for name in ("actor", "critic", "student", "teacher")}
+        return {
+            name: model
+            for name, model in models.items()
+            if isinstance(model, nn.Module) and getattr(model, "is_recurrent", False)
+        }
+
+    def _stash_rollout_states(self) -> None:
+        """Keep a copy of the recurrent states the training envs reached (learn() ends here)."""
+        self._rollout_states = {
+            name: clone_hidden(model.get_hidden_state())  # type: ignore[operator]
+            for name, model in self._rollout_models().items()
+        }
+
+    def _restore_rollout_states(self) -> None:
+        """Put back the training envs' recurrent states of the last learn() (learn() starts here).
+
+        Between two learn() calls the same models may act elsewhere: an evaluation through
+        :meth:`get_inference_policy` on other envs (another number of them, too) leaves its states in the models, as
+        in rsl_rl. Training continues from its own envs' states instead, as if nothing ran in between (a ``load``
+        drops the copy: the checkpoint's states win).
+        """
+        stashed, self._rollout_states = self._rollout_states, {}
+        for name, model in self._rollout_models().items():
+            if name in stashed:
+                model.reset(hidden_state=stashed[name])  # type: ignore[operator]
 
     # ----------------------------------------------------------------------------------------------- policy
     def get_inference_policy(self, device: str | None = None) -> nn.Module:

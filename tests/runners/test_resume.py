@@ -17,6 +17,7 @@ from checkpoint_diff import differing_leaves
 
 from stride.env.tasks import make_task
 from stride.runners import OnPolicyRunner
+from stride.runners.evaluate import evaluate_policy
 
 K = 3
 
@@ -103,6 +104,27 @@ class TestExactResume:
         torch.testing.assert_close(before, runner.env.episode_length_buf, rtol=0, atol=0)
         resumed.learn(0, init_at_random_ep_len=True)
         torch.testing.assert_close(resumed.env.episode_length_buf, before, rtol=0, atol=0)
+
+
+class TestEvaluationBetweenLearnCalls:
+    """An evaluation between two learn() calls (a recurrent policy on other envs) leaves training exactly as it was."""
+
+    @pytest.mark.parametrize("kind", ["gru", "lstm"])
+    def test_interleaved_evaluation_changes_nothing(self, kind: str) -> None:
+        # the evaluation runs the same models on 4 envs: their states come back with 4 rows, which crashed the next
+        # rollout's storage write (32 rows) before learn() restored the training envs' states
+        cfg = _cfg(obs_normalization=True, kind=kind) | {"seed": 3}
+        straight = OnPolicyRunner(make_task("pendulum-pomdp", num_envs=32, seed=4), cfg, log_dir=None)
+        straight.learn(2 * K)
+        split = OnPolicyRunner(make_task("pendulum-pomdp", num_envs=32, seed=4), cfg, log_dir=None)
+        split.learn(K)
+        rng = torch.get_rng_state()
+        result = evaluate_policy(make_task("pendulum-pomdp", num_envs=4, seed=9), split.get_inference_policy(), 4)
+        torch.set_rng_state(rng)  # the evaluation's env resets draw from the global generator
+        assert result.num_episodes == 4
+        assert split.alg.actor.get_hidden_state() is not None
+        split.learn(K)
+        assert differing_leaves(split.alg.state_dict(), straight.alg.state_dict()) == []
 
 
 _SIGNAL_SCRIPT = textwrap.dedent(
