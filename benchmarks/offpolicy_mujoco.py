@@ -99,8 +99,9 @@ def _runner_class() -> type:
                     os.remove(old)
             if self.progress_path is not None:
                 progress = {"env_steps": self.total_env_steps, "train_seconds": seconds, "checkpoint": path}
-                with open(self.progress_path, "w", encoding="utf-8") as handle:
+                with open(f"{self.progress_path}.tmp", "w", encoding="utf-8") as handle:
                     json.dump(progress, handle)
+                os.replace(f"{self.progress_path}.tmp", self.progress_path)  # readers never see half a file
 
     return ResumableRunner
 

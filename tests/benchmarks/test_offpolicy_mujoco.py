@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +83,43 @@ class TestResume:
         with pytest.raises(SystemExit, match="other settings"):
             other = [*_TINY, "algorithm.tau=0.01"]
             script.run("SAC", "Hopper-v5", 3, str(tmp_path), env_steps=100, overrides=other, **kwargs)
+
+
+class TestKilledProcess:
+    """A run process killed with SIGKILL mid-iteration, after a checkpoint, and started again ends bitwise equal to
+    an uninterrupted run: nothing the killed process did after its last checkpoint leaks into the result."""
+
+    @pytest.mark.slow
+    def test_sigkill_then_resume(self, tmp_path: Path) -> None:
+        pytest.importorskip("mujoco")
+        script = load_benchmark("offpolicy_mujoco")
+        name = script.run_name("TD3", "Hopper-v5", 4)
+        args = ["run", "--algo", "TD3", "--task", "Hopper-v5", "--seed", "4", "--env-steps", "400"]
+        args += ["--checkpoint-every", "100", "--eval-episodes", "1", *(f"--set={item}" for item in _TINY)]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        command = [sys.executable, str(script.__file__), *args, "--out", str(tmp_path / "split")]
+        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        progress = tmp_path / "split" / f"{name}.progress.json"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and child.poll() is None:
+            if progress.is_file() and json.loads(progress.read_text()).get("env_steps", 0) >= 200:
+                break
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert not (tmp_path / "split" / f"{name}.json").exists(), "killed before the end"
+        resumed = script.run("TD3", "Hopper-v5", 4, str(tmp_path / "split"), env_steps=400, **self._kwargs())
+        full = script.run("TD3", "Hopper-v5", 4, str(tmp_path / "full"), env_steps=400, **self._kwargs())
+        a, b = _checkpoint(tmp_path / "full" / name), _checkpoint(tmp_path / "split" / name)
+        a.pop("infos")
+        b.pop("infos")
+        assert differing_leaves(a, b) == []
+        assert resumed["eval_returns"] == full["eval_returns"]
+        assert resumed["curve"] == full["curve"]
+
+    @staticmethod
+    def _kwargs() -> dict[str, Any]:
+        return {"eval_episodes": 1, "checkpoint_every": 100, "overrides": _TINY}
 
 
 class TestReport:
