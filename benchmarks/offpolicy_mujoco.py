@@ -245,7 +245,7 @@ def report(out: str, seeds: tuple[int, ...] = SEEDS) -> str:
 def speed(
     algo: str, task: str, steps: int, device: str, overrides: list[str], preset: str | None = None
 ) -> dict[str, Any]:
-    """Env steps per second of ``steps`` env steps (each with its gradient steps) after a warm-up iteration.
+    """Env steps per wall-clock and per CPU second over ``steps`` env steps (with their updates) after a warm-up.
 
     The warm-up iteration is random actions (``learning_starts`` is set to one iteration) followed by its updates
     (where compilation happens); the timed iterations are steady-state training.
@@ -261,9 +261,9 @@ def speed(
     runner = OffPolicyRunner(make_task(f"gym:{task}", num_envs=num_envs, device=device, seed=1), cfg, device=device)
     runner.learn(1)
     iterations = max(1, steps // (chunk * num_envs))
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     runner.learn(iterations)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     timed = iterations * chunk * num_envs
     return {
         "algo": algo,
@@ -273,6 +273,10 @@ def speed(
         "seconds": seconds,
         "env_steps_per_s": timed / seconds,
         "hours_per_1m": 1e6 / (timed / seconds) / 3600.0,
+        # CPU time of this process: what the settings cost, whatever else shares the machine
+        "cpu_seconds": cpu_seconds,
+        "env_steps_per_cpu_s": timed / cpu_seconds,
+        "load_average": os.getloadavg()[0],
         "hardware": hardware_info(device),
     }
 
