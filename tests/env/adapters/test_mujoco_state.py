@@ -11,6 +11,7 @@ pytest.importorskip("gymnasium")
 pytest.importorskip("mujoco")
 
 from stride.env.adapters.gymnasium import GymnasiumVecEnv
+from stride.env.checker import check_env
 from stride.utils.errors import CheckpointError
 
 
@@ -85,3 +86,16 @@ class TestRefusals:
             env.load_state_dict({})  # nothing to restore
         finally:
             env.close()
+
+
+class TestCheckEnv:
+    """check_env restores a MuJoCo env after its checked steps (it has a state now); an env whose state is {} is
+    treated as one without state_dict (its episode lengths are put back instead; test_gymnasium.py::TestContract)."""
+
+    def test_restored_after_check(self) -> None:
+        env = GymnasiumVecEnv("Hopper-v5", num_envs=2, seed=1)
+        before = env.get_observations()["policy"].clone()
+        report = check_env(env, num_steps=20)
+        assert report.restored
+        assert torch.equal(env.get_observations()["policy"], before)
+        assert torch.equal(env.episode_length_buf, torch.zeros(2, dtype=torch.long))
