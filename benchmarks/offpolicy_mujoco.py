@@ -19,6 +19,8 @@ second of a preset (with ``--set`` overrides) after its warm-up, to choose the f
 
     OMP_NUM_THREADS=1 nohup nice -n 10 .venv/bin/python benchmarks/offpolicy_mujoco.py run --algo SAC \\
         --task HalfCheetah-v5 --seed 1 --out /work/offpolicy_runs > /work/offpolicy_runs/SAC_HalfCheetah-v5_1.log 2>&1 &
+    OMP_NUM_THREADS=1 nohup nice -n 10 .venv/bin/python benchmarks/offpolicy_mujoco.py queue --lane 0 --lanes 2 \\
+        --out /work/offpolicy_runs >> /work/offpolicy_runs/lane0.log 2>&1 &     # and --lane 1: all 18 runs
     .venv/bin/python benchmarks/offpolicy_mujoco.py report --out /work/offpolicy_runs
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/offpolicy_mujoco.py speed --algo SAC --steps 3000 \\
         --set algorithm.use_mixed_precision=true
@@ -202,6 +204,25 @@ def run(
     return record
 
 
+def queue(out: str, lane: int = 0, lanes: int = 1, device: str = "cpu") -> list[str]:
+    """Run (or resume, or skip when finished) this lane's share of the 18 runs, one after the other.
+
+    The runs of :data:`ZOO` × :data:`SEEDS` in a fixed order (seed-major, so every cell gets its first seed early);
+    run ``i`` belongs to lane ``i % lanes``. Start one lane per core this work may use; started again after a kill,
+    each lane skips its finished runs and resumes the interrupted one.
+
+    Returns:
+        The names of the lane's runs, in order.
+    """
+    if not 0 <= lane < lanes:
+        raise SystemExit(f"--lane must be in [0, {lanes}), got {lane}")
+    plan = [(algo, task, seed) for seed in SEEDS for (algo, task) in ZOO]
+    mine = [item for i, item in enumerate(plan) if i % lanes == lane]
+    for algo, task, seed in mine:
+        run(algo, task, seed, out, device=device)
+    return [run_name(*item) for item in mine]
+
+
 def report(out: str, seeds: tuple[int, ...] = SEEDS) -> str:
     """Markdown table of every (algorithm, task) of :data:`ZOO`: finished seeds, progress of the others, RL-Zoo."""
     rows = []
@@ -300,6 +321,11 @@ def main() -> None:
     run_p.add_argument("--checkpoint-every", type=int, default=25_000, help="env steps between checkpoints")
     speed_p.add_argument("--steps", type=int, default=3000, help="timed env steps")
     speed_p.add_argument("--out", default=None, help="append the result as one JSON line to this file")
+    queue_p = sub.add_parser("queue", help="run / resume / skip this lane's share of the 18 runs, one after another")
+    queue_p.add_argument("--out", required=True)
+    queue_p.add_argument("--lane", type=int, default=0)
+    queue_p.add_argument("--lanes", type=int, default=1, help="lanes started in parallel (one per core)")
+    queue_p.add_argument("--device", default="cpu")
     rep = sub.add_parser("report", help="the BENCHMARKS table from the JSON files of a folder")
     rep.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -330,6 +356,10 @@ def main() -> None:
         if args.out:
             with open(args.out, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
+    elif args.command == "queue":
+        os.makedirs(args.out, exist_ok=True)
+        names = queue(args.out, args.lane, args.lanes, args.device)
+        sys.stdout.write(f"lane {args.lane}/{args.lanes} finished: {', '.join(names)}\n")
     else:
         sys.stdout.write(report(args.out) + "\n")
 

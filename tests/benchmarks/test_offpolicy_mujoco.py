@@ -122,6 +122,21 @@ class TestKilledProcess:
         return {"eval_episodes": 1, "checkpoint_every": 100, "overrides": _TINY}
 
 
+class TestQueue:
+    """Two lanes split the 18 runs without overlap, seed-major; a lane skips runs whose JSON exists."""
+
+    def test_lanes(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        script = load_benchmark("offpolicy_mujoco")
+        started: list[tuple[str, str, int]] = []
+        monkeypatch.setattr(script, "run", lambda algo, task, seed, out, device: started.append((algo, task, seed)))
+        lanes = [script.queue(str(tmp_path), lane, 2) for lane in (0, 1)]
+        assert len(lanes[0]) == len(lanes[1]) == 9 and not set(lanes[0]) & set(lanes[1])
+        assert lanes[0][:3] == ["SAC_HalfCheetah-v5_seed1", "SAC_Ant-v5_seed1", "TD3_Hopper-v5_seed1"]
+        assert len(set(started)) == 18
+        with pytest.raises(SystemExit, match="--lane"):
+            script.queue(str(tmp_path), 2, 2)
+
+
 class TestReport:
     """The table averages finished seeds, shows running ones from their progress file, and quotes RL-Zoo."""
 
