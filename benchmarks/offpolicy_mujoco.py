@@ -171,6 +171,9 @@ def run(
     runner.progress_path = os.path.join(out, f"{name}.progress.json")
     # what a resumed piece must share with the earlier ones (the budget may grow)
     runner.settings = {k: v for k, v in runner_cfg.items() if k != "max_iterations"}
+    # a process killed while writing a checkpoint leaves its temporary file (up to ~0.9 GB for Ant): drop it
+    for stale in glob.glob(os.path.join(log_dir, ".tmp-*.pt")):
+        os.remove(stale)
     checkpoint = latest_checkpoint(log_dir)
     if checkpoint is not None:
         infos = runner.load(checkpoint) or {}

@@ -54,6 +54,7 @@ class TestResume:
         first = script.run(algo, "Hopper-v5", 3, str(split), env_steps=100, **kwargs)
         name = script.run_name(algo, "Hopper-v5", 3)
         (split / f"{name}.json").unlink()
+        (split / name / ".tmp-killed-mid-save.pt").write_bytes(b"partial")  # left by a kill during a save
         resumed = script.run(algo, "Hopper-v5", 3, str(split), env_steps=200, **kwargs)
         assert (first["env_steps"], resumed["env_steps"], full["env_steps"]) == (100, 200, 200)
         a, b = _checkpoint(tmp_path / "full" / name), _checkpoint(split / name)
@@ -73,6 +74,7 @@ class TestResume:
             for key in ("Loss/critic", "Loss/actor"):
                 assert metrics[0][it][key] == metrics[1][it][key]
         assert resumed["train_seconds"] > first["train_seconds"] > 0
+        assert not (split / name / ".tmp-killed-mid-save.pt").exists()
 
     def test_other_settings_refused(self, tmp_path: Path) -> None:
         pytest.importorskip("mujoco")
