@@ -17,11 +17,8 @@ seeds) to a PNG.
 from __future__ import annotations
 
 import argparse
-import copy
-import datetime as _dt
 import glob
 import json
-import math
 import os
 import statistics
 import sys
@@ -32,7 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import fmt_mean_std, hardware_info, markdown_table
+from _common import fmt_mean_std, markdown_table, seeded_budget, write_run_record
 
 # Published PPO returns at 1M steps (mean over seeds), from the projects' own benchmark pages (REFERENCE.md).
 CLEANRL = {"HalfCheetah-v5": 2906.0, "Hopper-v5": 2052.0, "Walker2d-v5": 2891.0, "Humanoid-v5": 742.0}
@@ -51,18 +48,12 @@ def run(
     from stride.config.io import load_yaml, preset_for_task
     from stride.env.tasks import make_task
     from stride.runners import OnPolicyRunner
-    from stride.runners.evaluate import evaluate_policy
 
     preset = preset or preset_for_task(f"gym:{task}")
     if preset is None:
         raise FileNotFoundError("stride/configs/mujoco.yaml is missing")
     experiment = load_yaml(preset)
-    runner_cfg = copy.deepcopy(experiment["runner"])
-    num_envs = int(experiment["env"]["num_envs"])
-    per_iteration = num_envs * int(runner_cfg["num_steps_per_env"])
-    iterations = math.ceil(env_steps / per_iteration)
-    runner_cfg["seed"] = seed
-    runner_cfg["max_iterations"] = iterations
+    runner_cfg, num_envs, iterations = seeded_budget(experiment, seed, env_steps)
     name = f"{task}_seed{seed}"
     log_dir = os.path.join(out, name)
     env = make_task(f"gym:{task}", num_envs=num_envs, device=device, seed=seed)
@@ -70,38 +61,19 @@ def run(
     start = time.perf_counter()
     runner.learn(iterations, init_at_random_ep_len=bool(experiment.get("init_at_random_ep_len", False)))
     train_seconds = time.perf_counter() - start
-    # deterministic evaluation on fresh envs with seeds no training env used
-    eval_env = make_task(f"gym:{task}", num_envs=min(eval_episodes, num_envs), device=device, seed=10_000 + seed)
-    start = time.perf_counter()
-    result = evaluate_policy(eval_env, runner.get_inference_policy(device), num_episodes=eval_episodes)
-    eval_seconds = time.perf_counter() - start
-    curve = []
-    with open(os.path.join(log_dir, "metrics.jsonl"), encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            if row.get("Train/mean_reward") is not None:
-                curve.append([int(row["Perf/total_steps"]), float(row["Train/mean_reward"])])
-    record = {
-        "task": task,
-        "seed": seed,
-        "env_steps": runner.total_env_steps,
-        "iterations": iterations,
-        "train_seconds": train_seconds,
-        "eval_seconds": eval_seconds,
-        "eval_mean_return": result.mean_return,
-        "eval_std_return": result.std_return,
-        "eval_mean_length": result.mean_length,
-        "eval_episodes": result.num_episodes,
-        "eval_returns": result.returns,
-        "curve": curve,
-        "preset": preset,
-        "hardware": hardware_info(device),
-        "date": _dt.date.today().isoformat(),
-    }
-    with open(os.path.join(out, f"{name}.json"), "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=1)
+    record = write_run_record(
+        os.path.join(out, f"{name}.json"),
+        runner,
+        task,
+        seed,
+        iterations=iterations,
+        train_seconds=train_seconds,
+        preset=preset,
+        eval_episodes=eval_episodes,
+        eval_envs=min(eval_episodes, num_envs),
+        device=device,
+    )
     env.close()
-    eval_env.close()
     return record
 
 

@@ -452,7 +452,9 @@ def _snapshot(env: object) -> Any:
     if not (callable(save) and callable(load)):
         return None
     try:
-        return copy.deepcopy(save())
+        state = save()
+        # {}: nothing to restore (a Gymnasium env whose simulators stride cannot capture); treated as no state_dict
+        return None if isinstance(state, dict) and not state else copy.deepcopy(state)
     except Exception:  # an env whose state cannot be copied is checked without restoring it
         return None
 

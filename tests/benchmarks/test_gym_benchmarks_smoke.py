@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-
-_BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(name: str) -> ModuleType:
-    """Import benchmarks/<name>.py by path (benchmarks/ is not a package; the scripts import its _common)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    if str(_BENCH_DIR) not in sys.path:
-        sys.path.insert(0, str(_BENCH_DIR))
-    spec = importlib.util.spec_from_file_location(name, _BENCH_DIR / f"{name}.py")
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {_BENCH_DIR / name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+from bench_scripts import load_benchmark
 
 
 class TestMujocoReturnsReport:
@@ -34,7 +15,7 @@ class TestMujocoReturnsReport:
     @pytest.mark.parametrize("plot", [False, pytest.param(True, marks=pytest.mark.slow)])
     def test_table_and_plot(self, tmp_path: Path, plot: bool) -> None:
         pytest.importorskip("gymnasium")
-        script = _load("mujoco_returns")
+        script = load_benchmark("mujoco_returns")
         for seed, final in ((0, 1000.0), (1, 2000.0), (2, 3000.0)):
             record = {
                 "task": "Hopper-v5",
@@ -62,7 +43,7 @@ class TestMujocoReturnsRun:
     @pytest.mark.slow
     def test_half_cheetah_uses_its_preset(self, tmp_path: Path) -> None:
         pytest.importorskip("mujoco")
-        script = _load("mujoco_returns")
+        script = load_benchmark("mujoco_returns")
         record = script.run("HalfCheetah-v5", 0, str(tmp_path), 512, 1, "cpu")
         # mujoco-halfcheetah.yaml: 8 envs x 64 steps = 512 transitions, so a 512-step budget is one iteration
         assert Path(record["preset"]).name == "mujoco-halfcheetah.yaml"
@@ -75,7 +56,7 @@ class TestAdapterOverhead:
 
     def test_measure(self) -> None:
         pytest.importorskip("mujoco")
-        script = _load("gym_adapter_overhead")
+        script = load_benchmark("gym_adapter_overhead")
         result = script.measure("HalfCheetah-v5", num_envs=2, steps=20, rounds=1, seed=0)
         for name in ("raw (NEXT_STEP, default)", "raw (SAME_STEP)", "stride adapter"):
             assert result[name]["wall"] > 0 and result[name]["cpu"] > 0
@@ -86,7 +67,7 @@ class TestAdapterOverhead:
             assert 0 < paired["q1"] <= paired["median"] <= paired["q3"]
 
     def test_quartiles(self) -> None:
-        script = _load("gym_adapter_overhead")
+        script = load_benchmark("gym_adapter_overhead")
         assert script._quartiles([0.9]) == {"median": 0.9, "q1": 0.9, "q3": 0.9}
         q = script._quartiles([1.0, 2.0, 3.0, 4.0, 5.0])
         assert (q["q1"], q["median"], q["q3"]) == (1.5, 3.0, 4.5)
@@ -99,7 +80,7 @@ class TestEnvpoolGo1:
     def test_overhead_and_speed(self) -> None:
         pytest.importorskip("envpool")
         pytest.importorskip("rsl_rl")
-        script = _load("envpool_go1")
+        script = load_benchmark("envpool_go1")
         result = script.measure_overhead("Go1JoystickFlatTerrain-v1", num_envs=2, steps=10, rounds=1, seed=0)
         assert result["raw envpool"]["wall"] > 0 and result["stride adapter"]["cpu"] > 0
         assert 0 <= result["adapter_own_us_per_step"] < 1e6 and result["paired_ratio_cpu"] > 0

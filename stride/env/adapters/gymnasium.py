@@ -30,6 +30,7 @@ import torch
 from tensordict import TensorDict
 
 from stride.env.adapters._shared import EpisodeBook, check_options, observation_groups
+from stride.env.adapters.mujoco_state import load_mujoco_env_state, mujoco_env_state
 from stride.env.vec_env import VecEnv
 from stride.utils.errors import ConfigError, EnvContractError
 
@@ -399,6 +400,44 @@ class GymnasiumVecEnv(VecEnv):
                 "'rgb_array'}."
             )
         return np.asarray(frames[index], dtype=np.uint8)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint needs to continue every episode exactly where it stopped; {} when it cannot.
+
+        For in-process (``"sync"``) MuJoCo envs: each simulator's full state, its reset generator and time-limit
+        counter (:mod:`stride.env.adapters.mujoco_state`), plus the adapter's current observations and episode
+        counters. Other envs give {}: a resumed run then starts from the env as built.
+        """
+        sims = mujoco_env_state(getattr(self.venv, "envs", None))
+        if sims is None:
+            return {}
+        autoreset = getattr(self.venv, "_autoreset_envs", None)
+        return {
+            "mujoco": sims,
+            "observations": {key: value.clone() for key, value in self._obs.items()},
+            "episode_lengths": self._episodes.lengths.clone(),
+            "episode_returns": torch.from_numpy(self._episodes.returns.copy()),
+            "autoreset_envs": None if autoreset is None else torch.from_numpy(np.array(autoreset, dtype=bool)),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (nothing for {}).
+
+        Raises:
+            CheckpointError: If the state does not fit this env (another task or env count).
+        """
+        if not state:
+            return
+        load_mujoco_env_state(getattr(self.venv, "envs", None), state["mujoco"])
+        if state["autoreset_envs"] is not None and hasattr(self.venv, "_autoreset_envs"):
+            self.venv._autoreset_envs = state["autoreset_envs"].numpy().copy()
+        self._obs = self._new_tensordict(
+            {key: value.to(self.device) for key, value in state["observations"].items()},
+            batch_size=self._batch_size,
+            device=self.device,
+        )
+        self._episodes.lengths = state["episode_lengths"].to(self.device).clone()
+        self._episodes.returns = state["episode_returns"].numpy().copy()
 
     def close(self) -> None:
         """Close the vector env (ends the worker processes of an asynchronous one)."""
