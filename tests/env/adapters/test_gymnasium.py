@@ -315,7 +315,7 @@ class TestMuJoCo:
         # a task with a preset of its own gets it, under its own id
         args.task = "gym:HalfCheetah-v5"
         data = _experiment_dict(args)
-        assert data["task"] == "gym:HalfCheetah-v5" and data["runner"]["algorithm"]["gamma"] == 0.98
+        assert data["task"] == "gym:HalfCheetah-v5" and data["runner"]["algorithm"]["num_learning_epochs"] == 20
         args.task = "gym:Walker2d-v5"
         data = _experiment_dict(args)
         assert data["task"] == "gym:Walker2d-v5" and data["runner"]["algorithm"]["num_mini_batches"] == 8
