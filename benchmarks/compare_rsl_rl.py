@@ -317,9 +317,9 @@ def measure_speed(args: argparse.Namespace, train_cfg: dict[str, Any] | None = N
             seed,
             args.device,
             train_cfg,
-            stride_compile=args.stride_compile,
+            stride_compile=getattr(args, "stride_compile", None),
             mixed_precision=_mixed_precision(args, lib),
-            stride_cuda_graphs=args.stride_cuda_graphs,
+            stride_cuda_graphs=bool(getattr(args, "stride_cuda_graphs", False)),
         )
         for lib in LIBRARIES
     }
@@ -365,9 +365,9 @@ def _solve_run(library: Library, seed: int, threshold: float, args: argparse.Nam
         args.device,
         make_train_cfg(args.steps, args.hidden, seed, model=args.model, rnn_hidden_dim=args.rnn_hidden),
         True,
-        stride_compile=args.stride_compile,
+        stride_compile=getattr(args, "stride_compile", None),
         mixed_precision=_mixed_precision(args, library),
-        stride_cuda_graphs=args.stride_cuda_graphs,
+        stride_cuda_graphs=bool(getattr(args, "stride_cuda_graphs", False)),
     )
     recorder = c.env
     if not isinstance(recorder, EpisodeReturnRecorder):
