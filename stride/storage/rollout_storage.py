@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,9 +188,9 @@ class RolloutStorage:
             raise ConfigError(
                 f"algorithm.num_mini_batches={num_mini_batches} must divide num_envs × num_steps_per_env = {total}."
             )
-        for _ in range(num_epochs):
-            perm = torch.randperm(total, device=self.device, generator=generator)
-            yield from self._mini_batches_of(perm, num_mini_batches)
+        # drawn lazily, one per epoch, as the loop reaches it
+        perms = (torch.randperm(total, device=self.device, generator=generator) for _ in range(num_epochs))
+        yield from self._mini_batches_of(perms, num_mini_batches)
 
     def mini_batches_from_permutations(self, permutations: torch.Tensor, num_mini_batches: int) -> Iterator[MiniBatch]:
         """The mini-batches of :meth:`mini_batch_generator` for permutations drawn beforehand (one row per epoch).
@@ -202,11 +202,10 @@ class RolloutStorage:
             permutations: Shape: (num_epochs, T·N), long, on the storage device.
             num_mini_batches: Mini-batches per epoch; must divide T·N (checked by the caller).
         """
-        for perm in permutations:
-            yield from self._mini_batches_of(perm, num_mini_batches)
+        yield from self._mini_batches_of(permutations, num_mini_batches)
 
-    def _mini_batches_of(self, perm: torch.Tensor, num_mini_batches: int) -> Iterator[MiniBatch]:
-        """One epoch's mini-batches: consecutive slices of ``perm`` over the flattened rollout."""
+    def _mini_batches_of(self, perms: Iterable[torch.Tensor], num_mini_batches: int) -> Iterator[MiniBatch]:
+        """Each epoch's mini-batches: consecutive slices of its permutation over the flattened rollout."""
         size = self.batch_size // num_mini_batches
         obs = {k: v.flatten(0, 1) for k, v in self.obs.items()}
         actions = self.actions.flatten(0, 1)
@@ -215,17 +214,18 @@ class RolloutStorage:
         returns = self.returns.flatten(0, 1)
         advantages = self.advantages.flatten(0, 1)
         params = tuple(p.flatten(0, 1) for p in self.dist_params)
-        for i in range(num_mini_batches):
-            idx = perm[i * size : (i + 1) * size]
-            yield MiniBatch(
-                observations=TensorDict({k: v[idx] for k, v in obs.items()}, batch_size=[size], device=self.device),
-                actions=actions[idx],
-                old_log_prob=log_probs[idx],
-                old_values=values[idx],
-                returns=returns[idx],
-                advantages=advantages[idx],
-                old_dist_params=tuple(p[idx] for p in params),
-            )
+        for perm in perms:
+            for i in range(num_mini_batches):
+                idx = perm[i * size : (i + 1) * size]
+                yield MiniBatch(
+                    observations=TensorDict({k: v[idx] for k, v in obs.items()}, batch_size=[size], device=self.device),
+                    actions=actions[idx],
+                    old_log_prob=log_probs[idx],
+                    old_values=values[idx],
+                    returns=returns[idx],
+                    advantages=advantages[idx],
+                    old_dist_params=tuple(p[idx] for p in params),
+                )
 
     def recurrent_mini_batch_generator(
         self,
