@@ -327,42 +327,6 @@ class PPO(TimeOutBootstrap, PPOCheckpoint):
             flags.append(bad)
         return torch.stack(flags), ext_sums
 
-    def _finish_update(
-        self, bad_all: torch.Tensor, ext_sums: Mapping[str, torch.Tensor], iteration: int | None
-    ) -> dict[str, float]:
-        """The update's one host read: mean losses over the applied steps, or the error of a non-finite step.
-
-        Raises:
-            NonFiniteError: In ``nonfinite_update='raise'`` mode, when a step was not finite.
-        """
-        cfg = self.cfg
-        num_updates = bad_all.shape[0]
-        # the one host read of the update: loss sums and the non-finite flags together
-        host = torch.cat([self._loss_sums, bad_all.flatten().to(self._loss_sums.dtype)]).tolist()
-        sums, bad_rows = host[: len(_LOSS_KEYS)], host[len(_LOSS_KEYS) :]
-        bad_steps = [
-            i for i in range(num_updates) if any(bad_rows[i * len(_CHECKED_TERMS) : (i + 1) * len(_CHECKED_TERMS)])
-        ]
-        if bad_steps and cfg.nonfinite_update == "raise":
-            first = bad_steps[0]
-            terms = [t for j, t in enumerate(_CHECKED_TERMS) if bad_rows[first * len(_CHECKED_TERMS) + j]]
-            where = f" of iteration {iteration}" if iteration is not None else ""
-            self.storage.clear()
-            raise NonFiniteError(
-                f"non-finite {', '.join(terms)} in mini-batch {first % cfg.num_mini_batches} of epoch "
-                f"{first // cfg.num_mini_batches}{where} ({len(bad_steps)} of {num_updates} mini-batches affected); "
-                "those steps were not applied. Check rewards and observations for extreme values, lower the learning "
-                "rate, or set algorithm.nonfinite_update='skip' to skip such steps."
-            )
-        applied = max(num_updates - len(bad_steps), 1)
-        self.num_skipped_updates += len(bad_steps)
-        result: dict[str, float] = {k: v / applied for k, v in zip(_LOSS_KEYS, sums, strict=True)}
-        for key, value in ext_sums.items():
-            result[key] = float(value) / applied
-        result["skipped_updates"] = float(len(bad_steps))
-        self.storage.clear()
-        return result
-
     def _update_step(self, batch: MiniBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """One gradient step on one mini-batch.
 
@@ -438,6 +402,42 @@ class PPO(TimeOutBootstrap, PPOCheckpoint):
         self.critic.update_normalization(obs)
         if self.value_normalizer is not None:
             self.value_normalizer.update(self.storage.returns.reshape(-1))
+
+    def _finish_update(
+        self, bad_all: torch.Tensor, ext_sums: Mapping[str, torch.Tensor], iteration: int | None
+    ) -> dict[str, float]:
+        """The update's one host read: mean losses over the applied steps, or the error of a non-finite step.
+
+        Raises:
+            NonFiniteError: In ``nonfinite_update='raise'`` mode, when a step was not finite.
+        """
+        cfg = self.cfg
+        num_updates = bad_all.shape[0]
+        # the one host read of the update: loss sums and the non-finite flags together
+        host = torch.cat([self._loss_sums, bad_all.flatten().to(self._loss_sums.dtype)]).tolist()
+        sums, bad_rows = host[: len(_LOSS_KEYS)], host[len(_LOSS_KEYS) :]
+        bad_steps = [
+            i for i in range(num_updates) if any(bad_rows[i * len(_CHECKED_TERMS) : (i + 1) * len(_CHECKED_TERMS)])
+        ]
+        if bad_steps and cfg.nonfinite_update == "raise":
+            first = bad_steps[0]
+            terms = [t for j, t in enumerate(_CHECKED_TERMS) if bad_rows[first * len(_CHECKED_TERMS) + j]]
+            where = f" of iteration {iteration}" if iteration is not None else ""
+            self.storage.clear()
+            raise NonFiniteError(
+                f"non-finite {', '.join(terms)} in mini-batch {first % cfg.num_mini_batches} of epoch "
+                f"{first // cfg.num_mini_batches}{where} ({len(bad_steps)} of {num_updates} mini-batches affected); "
+                "those steps were not applied. Check rewards and observations for extreme values, lower the learning "
+                "rate, or set algorithm.nonfinite_update='skip' to skip such steps."
+            )
+        applied = max(num_updates - len(bad_steps), 1)
+        self.num_skipped_updates += len(bad_steps)
+        result: dict[str, float] = {k: v / applied for k, v in zip(_LOSS_KEYS, sums, strict=True)}
+        for key, value in ext_sums.items():
+            result[key] = float(value) / applied
+        result["skipped_updates"] = float(len(bad_steps))
+        self.storage.clear()
+        return result
 
     # --------------------------------------------------------------------------------------------- modes, I/O
     def train_mode(self) -> None:
