@@ -3,46 +3,36 @@
 Reference:
     Schulman et al. "Proximal Policy Optimization Algorithms." arXiv:1707.06347 (2017).
     Rudin et al. "Learning to Walk in Minutes Using Massively Parallel Deep RL." CoRL 2021 (the rsl_rl recipe).
+
+Beside this file: the construction from a train_cfg (``ppo_build.py``), the checkpoint state (``ppo_checkpoint.py``),
+the time-out bootstrap (``ppo_time_outs.py``), the loss terms (``losses.py``), GAE (``returns.py``) and the CUDA-graph
+machinery (``ppo_graphs.py``).
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from stride.algorithms.losses import adaptive_learning_rate, clipped_surrogate_loss, value_function_loss
+from stride.algorithms.ppo_build import build_ppo_parts, named_trainable_parameters
+from stride.algorithms.ppo_checkpoint import PPOCheckpoint
 from stride.algorithms.ppo_graphs import PPOGraphs
-from stride.algorithms.returns import bootstrap_time_outs, compute_gae, normalize_advantages
-from stride.algorithms.rsl_rl_surface import RslRlSurface
+from stride.algorithms.ppo_time_outs import TimeOutBootstrap
+from stride.algorithms.returns import compute_gae, normalize_advantages
 from stride.config.schema import PPOCfg
-from stride.config.strict import build
 from stride.extensions.base import Extension, check_compatibility
-from stride.extensions.factory import ExtensionContext, build_extensions
-from stride.extensions.rnd import rnd_state_from_rsl_rl, rnd_state_to_rsl_rl
 from stride.models.mlp_model import MLPModel, Observations
-from stride.models.registry import MODEL_CLASSES, build_model
 from stride.modules import Distribution, RewardScaler, ValueNormalizer
-from stride.modules.rnn import clone_hidden, hidden_batch_size
 from stride.storage import MiniBatch, RolloutStorage
 from stride.storage.rollout_storage import Hidden
 from stride.utils.compile import CompileMode, compiled
 from stride.utils.distributed import all_reduce_gradients, mean_and_std
 from stride.utils.errors import ConfigError, NonFiniteError
-from stride.utils.imports import resolve_callable
-from stride.utils.obs_groups import resolve_obs_groups
 from stride.utils.optim import apply_schedule, check_schedule, load_optimizer_state, make_optimizer, step_unless
-from stride.utils.rsl_rl_checkpoint import CONVERSION_NOTES_KEY, convert_rsl_rl_checkpoint, is_rsl_rl_checkpoint
-from stride.utils.state_match import (
-    extension_state_mismatches,
-    mismatch_error,
-    optimizer_state_mismatches,
-    optional_state_mismatches,
-    state_dict_mismatches,
-)
 
 __all__ = ["PPO", "load_optimizer_state", "make_optimizer"]
 
@@ -50,49 +40,7 @@ _LOSS_KEYS = ("value", "surrogate", "entropy", "kl")
 _CHECKED_TERMS = ("surrogate loss", "value loss", "entropy", "actor gradient norm", "critic gradient norm")
 
 
-def _shared_encoders(actor: nn.Module, critic_section: Mapping[str, Any]) -> dict[str, Any]:
-    """The critic's constructor argument for ``share_cnn_encoders``: the actor's encoders (rsl_rl's ``cnns``).
-
-    Raises:
-        ConfigError: If the actor has no CNN encoders or the critic's class cannot receive them.
-    """
-    cnns = getattr(actor, "cnns", None)
-    if not isinstance(cnns, nn.ModuleDict):
-        raise ConfigError(
-            f"'algorithm.share_cnn_encoders' is true but the actor ({type(actor).__name__}) has no CNN encoders; use "
-            "class_name 'CNNModel' for actor and critic, or set share_cnn_encoders to false."
-        )
-    critic_class = resolve_callable(critic_section.get("class_name", "MLPModel"), MODEL_CLASSES, "critic.class_name")
-    if "cnns" not in inspect.signature(critic_class).parameters:
-        raise ConfigError(
-            f"'algorithm.share_cnn_encoders' is true but the critic class {critic_class.__name__} takes no encoders "
-            "(no 'cnns' argument); use class_name 'CNNModel' for the critic, or set share_cnn_encoders to false."
-        )
-    return {"cnns": cnns}
-
-
-_PPO_NAMES = ("PPO", "rsl_rl.algorithms.PPO", "rsl_rl.algorithms:PPO")
-
-
-def _check_algorithm_class(section: Any) -> None:
-    """Refuse another algorithm class before its keys are checked (their errors would point elsewhere).
-
-    Raises:
-        ConfigError: Naming the class and what to do instead.
-    """
-    name = section.get("class_name", "PPO") if isinstance(section, Mapping) else "PPO"
-    if name in _PPO_NAMES or not isinstance(name, str):
-        return
-    if ":" in name or "." in name:
-        raise ConfigError(
-            f"algorithm.class_name is {name!r}: the OnPolicyRunner trains stride's PPO ('PPO'). An algorithm class "
-            "written for rsl_rl (a subclass of rsl_rl.algorithms.PPO) cannot run inside stride; express the change "
-            "as a stride extension (stride.extensions.Extension: extra losses, augmented batches, intrinsic rewards) "
-            "or keep rsl_rl for this task."
-        )
-
-
-class PPO(RslRlSurface):
+class PPO(TimeOutBootstrap, PPOCheckpoint):
     """PPO with the robotics extras.
 
     GAE, clipped surrogate and value losses, entropy bonus, KL-adaptive learning rate, gradient clipping,
@@ -106,13 +54,6 @@ class PPO(RslRlSurface):
         device: Where models and storage live.
         extensions: Hooks such as symmetry or RND.
     """
-
-    rsl_rl_parts: ClassVar[dict[str, str]] = {
-        "actor": "actor",
-        "critic": "critic",
-        "optimizer": "optimizer",
-        "rnd": "extensions",
-    }
 
     def __init__(
         self,
@@ -193,36 +134,8 @@ class PPO(RslRlSurface):
         Extensions named in the algorithm section (``rnd_cfg``, ``symmetry_cfg``) are built first, then
         ``extensions`` (user-made instances) are appended.
         """
-        _check_algorithm_class(train_cfg.get("algorithm", {}))
-        cfg = build(PPOCfg, train_cfg.get("algorithm", {}), "algorithm")
-        groups = resolve_obs_groups(obs, obs_groups, ["actor", "critic"])
-        actor = build_model(train_cfg.get("actor", {}), obs, groups, "actor", num_actions, "actor")
-        # share_cnn_encoders: the critic is built around the actor's encoder modules (the same objects)
-        shared = _shared_encoders(actor, train_cfg.get("critic", {})) if cfg.share_cnn_encoders else {}
-        critic = build_model(train_cfg.get("critic", {}), obs, groups, "critic", 1, "critic", **shared)
-        if not isinstance(actor, MLPModel) or not isinstance(critic, MLPModel):
-            raise ConfigError("actor and critic must derive from stride.models.MLPModel.")
-        if critic.distribution is not None:
-            raise ConfigError("critic.distribution_cfg must be None: the critic outputs one value.")
-        # a deterministic actor can be built (to load and run a policy) but not trained: see check_trainable()
-        probe = actor.distribution.params(torch.zeros(1, actor.distribution.input_dim)) if actor.distribution else ()
-        storage = RolloutStorage(
-            num_envs, num_steps_per_env, obs, num_actions, [tuple(p.shape[1:]) for p in probe], device
-        )
-        context = ExtensionContext(
-            env=env,
-            obs=obs,
-            obs_groups=obs_groups,
-            actor=actor,
-            critic=critic,
-            num_envs=num_envs,
-            num_steps_per_env=num_steps_per_env,
-            device=torch.device(device),
-            gamma=cfg.gamma,
-            storage=storage,
-        )
-        built = build_extensions(train_cfg.get("algorithm", {}), context, "algorithm")
-        return cls(actor, critic, storage, cfg, device, [*built, *extensions])
+        parts = build_ppo_parts(obs, num_envs, num_actions, num_steps_per_env, train_cfg, obs_groups, device, env)
+        return cls(parts.actor, parts.critic, parts.storage, parts.cfg, device, [*parts.extensions, *extensions])
 
     def compile(self, mode: CompileMode | None) -> None:
         """Compile the actor's and the critic's calls of the rollout and the update (rsl_rl's ``alg.compile``).
@@ -250,14 +163,7 @@ class PPO(RslRlSurface):
 
     def _named_trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """Actor then critic parameters, each once: encoders shared by both models belong to the actor."""
-        seen: set[int] = set()
-        named: list[tuple[str, nn.Parameter]] = []
-        for prefix, model in (("actor", self.actor), ("critic", self.critic)):
-            for key, param in model.named_parameters():
-                if param.requires_grad and id(param) not in seen:
-                    seen.add(id(param))
-                    named.append((f"{prefix}.{key}", param))
-        return named
+        return named_trainable_parameters(self.actor, self.critic)
 
     # ------------------------------------------------------------------------------------------------ rollout
     @property
@@ -344,47 +250,6 @@ class PPO(RslRlSurface):
         self.actor.reset(dones)
         self.critic.reset(dones)
 
-    def _bootstrap_time_outs(
-        self, rewards: torch.Tensor, timed_out: torch.Tensor, extras: Mapping[str, Any]
-    ) -> torch.Tensor:
-        """Rewards with the time-out bootstrap folded in (DESIGN.md §4, decision 2).
-
-        With ``final_obs`` the critic runs on the timed-out rows only (CPU: reading the mask is free), or on every
-        row with no host read when :attr:`sync_free_bootstrap` is set (GPU); without it V(s_t) is used (rsl_rl).
-
-        Raises:
-            NonFiniteError: If V(final obs) of a timed-out env is NaN/inf (at once on the CPU path; on the
-                sync-free path the value is replaced by 0 and :meth:`compute_returns` raises).
-        """
-        gamma = self.cfg.gamma
-        final_obs = extras.get("final_obs")
-        if final_obs is None:
-            return bootstrap_time_outs(rewards, timed_out, self.storage.values[self.storage.step], gamma)
-        final_obs = final_obs.to(self.device)
-        if self.sync_free_bootstrap:
-            boot = self._peek_values(final_obs)
-            finite = torch.isfinite(boot)
-            self._bad_bootstrap |= timed_out & ~finite
-            # a non-finite value never reaches storage: it is zeroed here and reported at the end of the rollout
-            return bootstrap_time_outs(rewards, timed_out, torch.where(finite, boot, 0.0), gamma)
-        rows = timed_out.nonzero().squeeze(-1)
-        if rows.numel() == 0:
-            return rewards
-        # a recurrent critic needs every env's state: run it on all rows, a feed-forward one on the timed-out rows
-        boot = self._peek_values(final_obs)[rows] if self.critic.is_recurrent else self._critic_values(final_obs[rows])
-        if not bool(torch.isfinite(boot).all()):
-            self._raise_bad_bootstrap(rows[~torch.isfinite(boot)])
-        # r_t ← r_t + γ·V(s_{t+1}^final) on the timed-out rows
-        return rewards.index_put((rows,), rewards[rows] + gamma * boot)
-
-    @staticmethod
-    def _raise_bad_bootstrap(envs: torch.Tensor) -> None:
-        """Raise the error for non-finite V(final obs) of the timed-out ``envs``."""
-        raise NonFiniteError(
-            f"V(extras['final_obs']) is not finite for the timed-out envs {envs[:8].tolist()}: the env's final "
-            "observations hold NaN/inf. No update used them."
-        )
-
     def compute_returns(self, obs: Observations) -> None:
         """GAE over the stored rollout, bootstrapped with V(obs after the last step).
 
@@ -392,12 +257,8 @@ class PPO(RslRlSurface):
             NonFiniteError: On the sync-free bootstrap path, if a timed-out env's V(final obs) was NaN/inf during
                 the rollout (the one host read of that path).
         """
+        self._check_bootstrap()
         st = self.storage
-        if self.sync_free_bootstrap:
-            bad = self._bad_bootstrap.nonzero().squeeze(-1)
-            if bad.numel():
-                self._bad_bootstrap.zero_()
-                self._raise_bad_bootstrap(bad)
         # V(s_T) bootstraps the last step; a recurrent critic's state is left as it was
         last_values = self._peek_values(obs)
         returns, advantages = compute_gae(st.rewards, st.values, st.dones, last_values, self.cfg.gamma, self.cfg.lam)
@@ -465,42 +326,6 @@ class PPO(RslRlSurface):
                 ext_sums[key] = ext_sums.get(key, 0.0) + torch.where(skipped, 0.0, value.detach())
             flags.append(bad)
         return torch.stack(flags), ext_sums
-
-    def _finish_update(
-        self, bad_all: torch.Tensor, ext_sums: Mapping[str, torch.Tensor], iteration: int | None
-    ) -> dict[str, float]:
-        """The update's one host read: mean losses over the applied steps, or the error of a non-finite step.
-
-        Raises:
-            NonFiniteError: In ``nonfinite_update='raise'`` mode, when a step was not finite.
-        """
-        cfg = self.cfg
-        num_updates = bad_all.shape[0]
-        # the one host read of the update: loss sums and the non-finite flags together
-        host = torch.cat([self._loss_sums, bad_all.flatten().to(self._loss_sums.dtype)]).tolist()
-        sums, bad_rows = host[: len(_LOSS_KEYS)], host[len(_LOSS_KEYS) :]
-        bad_steps = [
-            i for i in range(num_updates) if any(bad_rows[i * len(_CHECKED_TERMS) : (i + 1) * len(_CHECKED_TERMS)])
-        ]
-        if bad_steps and cfg.nonfinite_update == "raise":
-            first = bad_steps[0]
-            terms = [t for j, t in enumerate(_CHECKED_TERMS) if bad_rows[first * len(_CHECKED_TERMS) + j]]
-            where = f" of iteration {iteration}" if iteration is not None else ""
-            self.storage.clear()
-            raise NonFiniteError(
-                f"non-finite {', '.join(terms)} in mini-batch {first % cfg.num_mini_batches} of epoch "
-                f"{first // cfg.num_mini_batches}{where} ({len(bad_steps)} of {num_updates} mini-batches affected); "
-                "those steps were not applied. Check rewards and observations for extreme values, lower the learning "
-                "rate, or set algorithm.nonfinite_update='skip' to skip such steps."
-            )
-        applied = max(num_updates - len(bad_steps), 1)
-        self.num_skipped_updates += len(bad_steps)
-        result: dict[str, float] = {k: v / applied for k, v in zip(_LOSS_KEYS, sums, strict=True)}
-        for key, value in ext_sums.items():
-            result[key] = float(value) / applied
-        result["skipped_updates"] = float(len(bad_steps))
-        self.storage.clear()
-        return result
 
     def _update_step(self, batch: MiniBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """One gradient step on one mini-batch.
@@ -578,6 +403,42 @@ class PPO(RslRlSurface):
         if self.value_normalizer is not None:
             self.value_normalizer.update(self.storage.returns.reshape(-1))
 
+    def _finish_update(
+        self, bad_all: torch.Tensor, ext_sums: Mapping[str, torch.Tensor], iteration: int | None
+    ) -> dict[str, float]:
+        """The update's one host read: mean losses over the applied steps, or the error of a non-finite step.
+
+        Raises:
+            NonFiniteError: In ``nonfinite_update='raise'`` mode, when a step was not finite.
+        """
+        cfg = self.cfg
+        num_updates = bad_all.shape[0]
+        # the one host read of the update: loss sums and the non-finite flags together
+        host = torch.cat([self._loss_sums, bad_all.flatten().to(self._loss_sums.dtype)]).tolist()
+        sums, bad_rows = host[: len(_LOSS_KEYS)], host[len(_LOSS_KEYS) :]
+        bad_steps = [
+            i for i in range(num_updates) if any(bad_rows[i * len(_CHECKED_TERMS) : (i + 1) * len(_CHECKED_TERMS)])
+        ]
+        if bad_steps and cfg.nonfinite_update == "raise":
+            first = bad_steps[0]
+            terms = [t for j, t in enumerate(_CHECKED_TERMS) if bad_rows[first * len(_CHECKED_TERMS) + j]]
+            where = f" of iteration {iteration}" if iteration is not None else ""
+            self.storage.clear()
+            raise NonFiniteError(
+                f"non-finite {', '.join(terms)} in mini-batch {first % cfg.num_mini_batches} of epoch "
+                f"{first // cfg.num_mini_batches}{where} ({len(bad_steps)} of {num_updates} mini-batches affected); "
+                "those steps were not applied. Check rewards and observations for extreme values, lower the learning "
+                "rate, or set algorithm.nonfinite_update='skip' to skip such steps."
+            )
+        applied = max(num_updates - len(bad_steps), 1)
+        self.num_skipped_updates += len(bad_steps)
+        result: dict[str, float] = {k: v / applied for k, v in zip(_LOSS_KEYS, sums, strict=True)}
+        for key, value in ext_sums.items():
+            result[key] = float(value) / applied
+        result["skipped_updates"] = float(len(bad_steps))
+        self.storage.clear()
+        return result
+
     # --------------------------------------------------------------------------------------------- modes, I/O
     def train_mode(self) -> None:
         """Put the models in training mode."""
@@ -598,130 +459,6 @@ class PPO(RslRlSurface):
         """The RND extension (rsl_rl's ``alg.rnd``: ``predictor``, ``target``, ``optimizer``), or None."""
         return next((ext for ext in self.extensions if ext.name == "rnd"), None)
 
-    def convert_checkpoint(self, data: Mapping[str, Any], strict: bool) -> tuple[dict[str, Any], list[str] | None]:
-        """An rsl_rl checkpoint (no ``schema_version``) in stride's layout; stride's own are returned as they are.
-
-        Returns:
-            ``(data, notes)``; ``notes`` lists the conversions (None when nothing was converted).
-        """
-        # stride's own dicts carry a schema_version (checkpoints) or its extension states (alg.save())
-        if "schema_version" in data or "extensions" in data or not is_rsl_rl_checkpoint(data):
-            return dict(data), None
-        converted = convert_rsl_rl_checkpoint(dict(data), self.actor, self.critic, strict)
-        notes = list(converted.pop(CONVERSION_NOTES_KEY, []))
-        if isinstance(converted.get("rnd_state_dict"), Mapping):
-            # rsl_rl keeps RND at the top level; stride's RND extension reads extensions['rnd']
-            rnd = rnd_state_from_rsl_rl(
-                converted.pop("rnd_state_dict"), converted.pop("rnd_optimizer_state_dict", None)
-            )
-            converted["extensions"] = {**converted.get("extensions", {}), "rnd": rnd}
-            notes.append("rnd_state_dict and rnd_optimizer_state_dict → extensions['rnd']")
-        return converted, notes
-
     def action_std(self) -> torch.Tensor:
         """Mean spread of the actions taken in the stored rollout (0-d tensor)."""
         return self.distribution.std(self.storage.dist_params).mean()
-
-    def state_dict(self) -> dict[str, Any]:
-        """Model, optimizer, normalizer and extension states (rsl_rl's key names where they exist)."""
-        state: dict[str, Any] = {
-            "actor_state_dict": self.actor.state_dict(),
-            "critic_state_dict": self.critic.state_dict(),
-            "optimizer_state_dict": self.optimizer.state_dict(),
-        }
-        if self.value_normalizer is not None:
-            state["value_normalizer_state_dict"] = self.value_normalizer.state_dict()
-        if self.reward_scaler is not None:
-            state["reward_scaler_state_dict"] = self.reward_scaler.state_dict()
-        state["extensions"] = {ext.name: ext.state_dict() for ext in self.extensions}
-        if "rnd" in state["extensions"]:
-            # rsl_rl reads RND from these two keys: a copy in its layout, so rsl_rl can load stride's checkpoints
-            networks, optimizer = rnd_state_to_rsl_rl(state["extensions"]["rnd"])
-            state["rnd_state_dict"] = networks
-            if optimizer is not None:
-                state["rnd_optimizer_state_dict"] = optimizer
-        if self.is_recurrent:
-            # the states the next rollout continues from: needed for a bit-exact resume
-            state["recurrent_state"] = {
-                "actor": clone_hidden(self.actor.get_hidden_state()),
-                "critic": clone_hidden(self.critic.get_hidden_state()),
-            }
-        return state
-
-    def load_state_dict(
-        self, state: Mapping[str, Any], load_cfg: Mapping[str, bool] | None = None, strict: bool = True
-    ) -> None:
-        """Restore the parts ``load_cfg`` selects (all by default): actor, critic, optimizer, extensions.
-
-        Every selected part is checked against the live models first; nothing changes unless all of them match.
-
-        Args:
-            state: A dict from :meth:`state_dict` (or a converted rsl_rl checkpoint).
-            load_cfg: Part name → whether to restore it; parts not named are restored. ``critic`` includes the
-                value normalizer; ``recurrent_state`` (the models' carried states) is restored only when the
-                checkpoint was made with the same number of envs.
-            strict: Require the checkpoint's keys to equal the models' (and its extension states to equal the
-                algorithm's extensions). Shape mismatches are errors either way.
-
-        Raises:
-            CheckpointError: Listing every missing key, unexpected key and shape mismatch of the selected parts.
-        """
-        parts = {"actor": True, "critic": True, "optimizer": True, "extensions": True, "recurrent_state": True}
-        if load_cfg is not None:
-            parts.update({k: bool(v) for k, v in load_cfg.items()})
-        # check everything before touching anything
-        problems: list[str] = []
-        if parts["actor"]:
-            problems += state_dict_mismatches(self.actor.state_dict(), state.get("actor_state_dict"), strict, "actor")
-        if parts["critic"]:
-            problems += state_dict_mismatches(
-                self.critic.state_dict(), state.get("critic_state_dict"), strict, "critic"
-            )
-            problems += optional_state_mismatches(
-                self.value_normalizer,
-                state.get("value_normalizer_state_dict"),
-                strict,
-                "value_normalizer",
-                "algorithm.value_normalization",
-            )
-            problems += optional_state_mismatches(
-                self.reward_scaler,
-                state.get("reward_scaler_state_dict"),
-                strict,
-                "reward_scaler",
-                "algorithm.reward_scaling",
-            )
-        if parts["optimizer"] and "optimizer_state_dict" in state:
-            names = [name for name, _ in self._named_trainable_parameters()]
-            problems += optimizer_state_mismatches(self.optimizer, state["optimizer_state_dict"], "optimizer", names)
-        if parts["extensions"] and strict:
-            problems += extension_state_mismatches(state, {ext.name: ext.state_dict() for ext in self.extensions})
-        if parts["extensions"]:
-            saved = state.get("extensions", {})
-            for ext in self.extensions:
-                if isinstance(saved, Mapping) and ext.name in saved:
-                    problems += ext.state_mismatches(saved[ext.name], strict)
-        if problems:
-            raise mismatch_error(problems, strict)
-        if parts["actor"]:
-            self.actor.load_state_dict(state["actor_state_dict"], strict=strict)
-        if parts["critic"]:
-            self.critic.load_state_dict(state["critic_state_dict"], strict=strict)
-            if self.value_normalizer is not None and "value_normalizer_state_dict" in state:
-                self.value_normalizer.load_state_dict(state["value_normalizer_state_dict"])
-            if self.reward_scaler is not None and "reward_scaler_state_dict" in state:
-                self.reward_scaler.load_state_dict(state["reward_scaler_state_dict"])
-        if parts["optimizer"] and "optimizer_state_dict" in state:
-            load_optimizer_state(self.optimizer, state["optimizer_state_dict"], self._lr)
-        recurrent_state = state.get("recurrent_state")
-        if parts.get("recurrent_state", True) and isinstance(recurrent_state, Mapping):
-            # restored only for the same number of envs (a policy played on another batch starts from zeros)
-            for name, model in (("actor", self.actor), ("critic", self.critic)):
-                hidden = recurrent_state.get(name)
-                if model.is_recurrent and hidden_batch_size(hidden) == self.storage.num_envs:
-                    model.reset(hidden_state=clone_hidden(hidden, self.device))
-        if parts["extensions"]:
-            saved = state.get("extensions", {})
-            for ext in self.extensions:
-                if ext.name in saved:
-                    ext.load_state_dict(saved[ext.name])

@@ -28,6 +28,7 @@ from stride.extensions.base import Extension
 from stride.modules.activations import resolve_activation
 from stride.modules.mlp import MLP
 from stride.modules.normalization import EmpiricalNormalization
+from stride.modules.pending_moments import PendingMoments
 from stride.utils.errors import ConfigError
 from stride.utils.obs_groups import resolve_obs_groups
 from stride.utils.optim import load_optimizer_state, step_unless
@@ -84,7 +85,8 @@ class RandomNetworkDistillation(Extension):
     Hooks: ``on_transition`` adds ``weight·r_int`` to the env reward; ``extra_loss`` returns the predictor's MSE
     (logged as ``Loss/rnd``; it depends on no actor or critic parameter); ``after_optimizer_step`` steps the
     predictor's own Adam optimizer unless the algorithm skipped the step or the RND loss is not finite;
-    ``after_update`` updates the state normalizer from the rollout and closes the iteration's statistics.
+    ``after_update`` updates the state normalizer from the rollout and closes the iteration's statistics (under
+    torchrun it also merges the ranks' intrinsic returns into the reward normalizer: one all-gather per iteration).
 
     Args:
         cfg: RND settings.
@@ -143,6 +145,8 @@ class RandomNetworkDistillation(Extension):
         """Rollout steps taken (``on_transition`` calls); drives the weight schedule."""
         # R̄ per env: the running discounted intrinsic return the reward normalizer tracks
         self._discounted_return = torch.zeros(num_envs, device=self.device)
+        # under torchrun: this rank's R̄ of the iteration, merged into the reward normalizer by after_update
+        self._pending_returns = PendingMoments()
         # (Σ weighted intrinsic, Σ extrinsic) of this iteration's transitions, and their count
         self._sums = torch.zeros(2, device=self.device)
         self._count = 0
@@ -188,10 +192,14 @@ class RandomNetworkDistillation(Extension):
 
     @torch.no_grad()
     def _normalize_reward(self, normalizer: EmpiricalNormalization, intrinsic: torch.Tensor) -> torch.Tensor:
-        """Divide by the running std of the discounted intrinsic return (updated with this step first)."""
+        """Divide by the running std of the discounted intrinsic return.
+
+        In one process the statistics include this step first; under torchrun they are those of every rank's steps
+        up to the iteration's start (this rank's steps wait in the pending moments until :meth:`after_update`).
+        """
         # R̄_t = γ·R̄_{t−1} + r_t, per env and never reset at dones (the curiosity return is non-episodic)
         self._discounted_return.mul_(self.gamma).add_(intrinsic)
-        normalizer.update(self._discounted_return.unsqueeze(-1))
+        self._pending_returns.defer(normalizer, self._discounted_return.unsqueeze(-1))
         std = normalizer.std.reshape(())
         # r_int / σ(R̄); left as is while σ is ~0 (e.g. all rewards equal so far)
         return torch.where(std > _REWARD_STD_FLOOR, intrinsic / std.clamp_min(_REWARD_STD_FLOOR), intrinsic)
@@ -234,9 +242,15 @@ class RandomNetworkDistillation(Extension):
 
     @torch.no_grad()
     def after_update(self, storage: RolloutStorage) -> None:
-        """Update the state normalizer from the rollout's states; close this iteration's reward statistics."""
+        """Update the state normalizer from the rollout's states; close this iteration's reward statistics.
+
+        Under torchrun the ranks' discounted intrinsic returns of the iteration enter the reward normalizer here, in
+        one all-gather (in one process they entered at every step).
+        """
         if self.state_normalizer is not None:
             self.state_normalizer.update(self.rnd_state(storage.observations).to(torch.float32))
+        if self.reward_normalizer is not None:
+            self._pending_returns.merge_into(self.reward_normalizer)
         self._means.copy_(self._sums / max(self._count, 1))
         if self._count == 0:
             self._means.fill_(float("nan"))

@@ -3,7 +3,9 @@
 Under torchrun a running statistic fed every env step would cost one collective per step if each step were merged
 across ranks at once. :class:`PendingMoments` combines the steps' moments on its own rank instead (exactly, in
 float64, without communication), and :meth:`PendingMoments.union` merges every rank's accumulated moments in one
-all-gather when the owner decides (once per iteration).
+all-gather when the owner decides (once per iteration). :meth:`PendingMoments.defer` and
+:meth:`PendingMoments.merge_into` are that pattern for a running :class:`EmpiricalNormalization` fed every step (PPO's
+reward scaler, RND's intrinsic-reward normalizer): immediate in one process, one merge per flush under torchrun.
 
 Reference:
     Chan, Golub, LeVeque (1979), "Updating Formulae and a Pairwise Algorithm for Computing Sample Variances".
@@ -13,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from stride.modules.normalization import combine_moments
-from stride.utils.distributed import union_moments
+from stride.modules.normalization import EmpiricalNormalization, combine_moments
+from stride.utils.distributed import is_distributed, union_moments
 
 __all__ = ["PendingMoments"]
 
@@ -65,3 +67,30 @@ class PendingMoments:
         mean, var, count = union_moments(*self._moments)
         self._moments = None
         return mean, var, count
+
+    @torch.no_grad()
+    def defer(self, stats: EmpiricalNormalization, x: torch.Tensor) -> None:
+        """Feed a batch to ``stats``: at once in one process, into the pending moments under torchrun.
+
+        In one process this is ``stats.update(x)`` (the statistics include ``x`` right away); in a multi-process run
+        ``x`` waits here, without communication, until :meth:`merge_into`.
+
+        Args:
+            stats: The running statistics the samples belong to.
+            x: Samples. Shape: (B, D), B > 0.
+        """
+        if is_distributed():
+            self.add(x)
+        else:
+            stats.update(x)
+
+    @torch.no_grad()
+    def merge_into(self, stats: EmpiricalNormalization) -> None:
+        """Merge every rank's pending moments into ``stats`` (one all-gather); nothing when nothing is pending.
+
+        Every rank must call it at the same point; ``stats`` is bit-identical on every rank afterwards (its ``until``
+        is respected as by :meth:`EmpiricalNormalization.merge`).
+        """
+        merged = self.union()
+        if merged is not None:
+            stats.merge(*merged)

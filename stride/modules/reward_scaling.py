@@ -12,7 +12,6 @@ from torch import nn
 
 from stride.modules.normalization import EmpiricalNormalization
 from stride.modules.pending_moments import PendingMoments
-from stride.utils.distributed import is_distributed
 from stride.utils.errors import ConfigError
 
 __all__ = ["RewardScaler"]
@@ -85,11 +84,8 @@ class RewardScaler(nn.Module):
         """
         # R_t = γ R_{t-1} + r_t, then the statistics absorb R_t (as SB3's VecNormalize)
         self._returns.mul_(self.gamma).add_(rewards)
-        if is_distributed():
-            # this rank's moments only: merged across ranks by sync(), once per iteration
-            self._pending.add(self._returns.unsqueeze(-1))
-        else:
-            self.stats.update(self._returns.unsqueeze(-1))
+        # one process: into the statistics now; torchrun: this rank's moments, merged across ranks by sync()
+        self._pending.defer(self.stats, self._returns.unsqueeze(-1))
         scaled = (rewards / self.scale).clamp(-self.clip, self.clip)
         # a finished episode's return restarts at 0 for the next step
         self._returns.mul_(1.0 - dones.to(self._returns.dtype))
@@ -102,6 +98,4 @@ class RewardScaler(nn.Module):
         Every rank must call it at the same point (PPO: after each update). ``stats`` is bit-identical on every rank
         afterwards.
         """
-        merged = self._pending.union()
-        if merged is not None:
-            self.stats.merge(*merged)
+        self._pending.merge_into(self.stats)

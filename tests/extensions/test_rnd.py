@@ -160,7 +160,8 @@ class TestWeightSchedules:
 
 
 class TestIntrinsicReward:
-    """The intrinsic reward is finite and >= 0, also for equal states, extreme states and degenerate statistics."""
+    """The intrinsic reward is finite and >= 0, also for equal states, extreme states and degenerate statistics; in
+    one process the reward normalizer absorbs every step at once (golden values of the per-step code)."""
 
     @pytest.mark.parametrize("normalize", [False, True])
     def test_finite_and_non_negative(self, normalize: bool) -> None:
@@ -195,6 +196,30 @@ class TestIntrinsicReward:
                 assert torch.equal(bonus, raw)
         rnd.after_update(_storage_like(obs))
         assert bool(torch.isfinite(rnd.prediction_error(obs)).all())
+
+    def test_one_process_golden(self) -> None:
+        # golden values of the code before the reward normalizer merged ranks once per iteration (main at 6394dcc): in
+        # one process every step's discounted return still enters the statistics at once, bit for bit
+        torch.manual_seed(0)
+        gen = torch.Generator().manual_seed(3)
+        states = [torch.randn(4, 2, generator=gen) * (1 + t) for t in range(3)]
+        rnd = _rnd(_obs(states[0]), reward_normalization=True)
+        normalizer = rnd.reward_normalizer
+        assert normalizer is not None
+        bonuses = []
+        for step, state in enumerate(states):
+            bonuses.append(rnd.on_transition(_obs(state), torch.zeros(4), torch.zeros(4, dtype=torch.bool), {}))
+            assert int(normalizer.count) == 4 * (step + 1)  # this step's returns are in the statistics already
+        rnd.after_update(_storage_like(_obs(states[-1])))
+        assert int(normalizer.count) == 12
+        assert normalizer._mean.item() == 2.2666635513305664
+        assert normalizer._var.item() == 1.3322348594665527
+        golden = [
+            [14.566327095031738, 12.74637222290039, 15.366072654724121, 14.952078819274902],
+            [2.616208076477051, 1.9422187805175781, 1.704847812652588, 1.3651853799819946],
+            [1.2886730432510376, 1.0052958726882935, 1.5524754524230957, 1.1002675294876099],
+        ]
+        assert [b.tolist() for b in bonuses] == golden
 
 
 class _StorageLike:
