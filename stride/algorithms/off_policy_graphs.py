@@ -143,12 +143,7 @@ class OffPolicyGraphs:
         """
         alg = self.alg
         cfg, buffer = alg.cfg, alg.buffer
-        starts = buffer.num_valid_starts(cfg.n_step)
-        if starts < 1:
-            raise ConfigError(
-                f"replay buffer holds {buffer.size} steps per env, fewer than n_step={cfg.n_step}; update after "
-                "collecting more steps (algorithm.learning_starts)."
-            )
+        starts = buffer.sampling_bound(cfg.n_step)
         self._oldest.fill_(buffer.oldest)
         self._sums.zero_()
         presence: list[list[bool]] = []

@@ -200,6 +200,20 @@ class ReplayBuffer:
         """Slots per env that can start a full n-step window (the newest n − 1 slots cannot yet)."""
         return max(self.size - n_step + 1, 0)
 
+    def sampling_bound(self, n_step: int) -> int:
+        """:meth:`num_valid_starts`, the exclusive bound of the start-slot draw.
+
+        Raises:
+            ConfigError: If no window of ``n_step`` slots is stored yet.
+        """
+        starts = self.num_valid_starts(n_step)
+        if starts < 1:
+            raise ConfigError(
+                f"replay buffer holds {self.size} steps per env, fewer than n_step={n_step}; sample after "
+                "collecting more steps (algorithm.learning_starts)."
+            )
+        return starts
+
     def sample(self, batch_size: int, n_step: int, gamma: float) -> ReplayBatch:
         """Draw ``batch_size`` transitions uniformly (env and start slot) and fold n-step windows.
 
@@ -216,12 +230,7 @@ class ReplayBuffer:
         Raises:
             ConfigError: If no window of ``n_step`` slots is stored yet.
         """
-        starts = self.num_valid_starts(n_step)
-        if starts < 1:
-            raise ConfigError(
-                f"replay buffer holds {self.size} steps per env, fewer than n_step={n_step}; sample after "
-                "collecting more steps (algorithm.learning_starts)."
-            )
+        starts = self.sampling_bound(n_step)
         env = torch.randint(0, self.num_envs, (batch_size,), device=self.device)
         offset = torch.randint(0, starts, (batch_size,), device=self.device)
         return self.gather(env, offset, self.oldest, n_step, gamma)
