@@ -11,6 +11,8 @@
 #   2. benchmarks/guard_cost.py at 4,096 envs: the deferred guard's cost (the reliability plan's <= 3 % figure)
 #   3. benchmarks/compare_rsl_rl.py at 4,096 envs, stride eager, compiled, then with algorithm.cuda_graphs (captured
 #      act step and update: graphed vs eager iteration time), each against rsl_rl 5.5.1
+#   4. benchmarks/off_policy_update_speed.py: SAC / TD3 gradient steps per second, eager vs algorithm.cuda_graphs
+#      (captured gradient step), batch 4,096 (NUM_ENVS), [256, 256]
 # Logs and a summary go to $OUT (what the device tool brings back: 8 files at most). A dry run of the mechanics
 # on the CPU: DEVICE=cpu NUM_ENVS=256 OUT=/tmp/gpu-dry bash benchmarks/gpu_session.sh
 set -uo pipefail
@@ -51,6 +53,8 @@ step pytest_gpu 200 "$PY" -m pytest -m gpu -q -p no:cacheprovider -o addopts="-r
 step guard_cost 50 "$PY" benchmarks/guard_cost.py --num-envs "$NUM_ENVS" --device "$DEVICE" --rounds 7
 COMPARE=(benchmarks/compare_rsl_rl.py --task cartpole --num-envs "$NUM_ENVS" --steps 24 --hidden 256 256
   --device "$DEVICE" --rounds 5 --block 3 --skip-solve)
-step compare_eager 70 "$PY" "${COMPARE[@]}"
+step compare_eager 55 "$PY" "${COMPARE[@]}"
 step compare_compile 120 "$PY" "${COMPARE[@]}" --warmup 3 --stride-compile default
-step compare_graphs 80 "$PY" "${COMPARE[@]}" --warmup 4 --stride-cuda-graphs
+step compare_graphs 65 "$PY" "${COMPARE[@]}" --warmup 4 --stride-cuda-graphs
+step offpolicy_graphs 30 "$PY" benchmarks/off_policy_update_speed.py --device "$DEVICE" --algos SAC TD3 \
+  --batch "$NUM_ENVS" --settings eager graphs --steps 16 --warmup 2 --rounds 5

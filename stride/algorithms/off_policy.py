@@ -20,6 +20,7 @@ from torch import nn
 
 from stride.algorithms.off_policy_build import build_off_policy_parts
 from stride.algorithms.off_policy_checkpoint import OffPolicyCheckpoint
+from stride.algorithms.off_policy_graphs import OffPolicyGraphs
 from stride.algorithms.off_policy_normalization import ObservationMoments
 from stride.algorithms.off_policy_targets import (
     clipped_categorical_target,
@@ -121,6 +122,8 @@ class OffPolicyAlgorithm(OffPolicyCheckpoint):
             [Observations, torch.Tensor | None, torch.Tensor | None],
             tuple[torch.Tensor, torch.Tensor | None, torch.Tensor],
         ] = self._actor_objective
+        # algorithm.cuda_graphs: the gradient step and the act step as captured graphs (off_policy_graphs.py)
+        self._graphs = OffPolicyGraphs(self) if cfg.cuda_graphs else None
 
     # ------------------------------------------------------------------------------------------ construction
     @classmethod
@@ -198,7 +201,7 @@ class OffPolicyAlgorithm(OffPolicyCheckpoint):
         if self.buffer.size < self.cfg.learning_starts:
             actions = torch.rand(self.buffer.num_envs, self.num_actions, device=self.device) * 2.0 - 1.0
         else:
-            actions = self._explore(obs)
+            actions = self._explore(obs) if self._graphs is None else self._graphs.explore(obs)
         self.buffer.add_policy_step(obs, actions)
         self._acted = True
         return actions
@@ -295,24 +298,35 @@ class OffPolicyAlgorithm(OffPolicyCheckpoint):
             ``(len(loss_keys) + len(stat_keys),)``), per step the host list of the terms it produced, and per step
             its skip flag (0-d bool).
         """
+        if self._graphs is not None:
+            return self._graphs.gradient_steps(steps)
         cfg = self.cfg
         sums = torch.zeros(len(self.loss_keys) + len(self.stat_keys), device=self.device)
         presence: list[list[bool]] = []  # host-side: which steps produced which terms (TD3's actor is delayed)
         flags: list[torch.Tensor] = []
         for _ in range(steps):
-            batch = self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma).to(self.device)
-            # augmentation extensions append transformed copies after the batch_size original rows
-            for ext in self.extensions:
-                batch = ext.augment_replay_batch(batch)
-            values, present, bad = self._update_step(batch, cfg.batch_size)
-            skipped = bad.any()
-            sums += torch.where(skipped, torch.zeros_like(values), values)
+            present, skipped = self._train_on(self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma), sums)
             presence.append(present)
             flags.append(skipped)
             self.num_updates += 1
         for ext in self.extensions:
             ext.after_update(self.buffer)
         return sums, presence, flags
+
+    def _train_on(self, batch: ReplayBatch, sums: torch.Tensor) -> tuple[list[bool], torch.Tensor]:
+        """One gradient step (eager and graphed); ``sums`` += its terms if applied. Returns ``(present, bad.any())``."""
+        batch = batch.to(self.device)
+        # augmentation extensions append transformed copies after the batch_size original rows
+        for ext in self.extensions:
+            batch = ext.augment_replay_batch(batch)
+        values, present, bad = self._update_step(batch, self.cfg.batch_size)
+        skipped = bad.any()
+        sums += torch.where(skipped, torch.zeros_like(values), values)
+        return present, skipped
+
+    def _actor_due(self) -> bool:
+        """Whether the next gradient step updates the actor (a host decision; TD3 delays it)."""
+        return True
 
     def _host_extras(self) -> torch.Tensor:
         """Device values read together with the losses (e.g. SAC's α). Shape: (k,)."""
@@ -377,7 +391,8 @@ class OffPolicyAlgorithm(OffPolicyCheckpoint):
             self.critic.requires_grad_(True)
 
     def _autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.use_mixed_precision)
+        cfg = self.cfg  # autocast's weight cache is off under CUDA-graph capture (its casts would be graph-private)
+        return torch.autocast(self.device.type, torch.bfloat16, cfg.use_mixed_precision, not cfg.cuda_graphs)
 
     # ---------------------------------------------------------------------------------------------- critic
     def _critic_target(

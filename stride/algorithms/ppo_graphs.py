@@ -35,13 +35,14 @@ eagerly. Extensions run inside the captured update only when they declare ``capt
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from stride.modules.rnn import map_hidden
 from stride.storage.rollout_storage import Hidden
+from stride.utils.cuda_graphs import WARMUP_CALLS, GraphedCall, on_side_stream
 from stride.utils.distributed import is_distributed
 from stride.utils.errors import ConfigError
 
@@ -51,78 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["WARMUP_CALLS", "GraphedCall", "PPOGraphs", "check_capturable", "on_side_stream"]
 
 logger = logging.getLogger(__name__)
-
-WARMUP_CALLS = 3
-"""Eager calls before a capture (torch's guidance for warm-up before ``torch.cuda.graph``)."""
-
-T = TypeVar("T")
-
-
-def on_side_stream(fn: Callable[[], T]) -> T:
-    """Run ``fn`` on a fresh CUDA side stream ordered after the current stream's work.
-
-    The warm-up torch asks for before a capture: lazy set-up such as cuBLAS workspaces stays off the capturing stream.
-    """
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        output = fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    return output
-
-
-class GraphedCall(Generic[T]):
-    """Run ``body`` eagerly for the first :data:`WARMUP_CALLS` calls, then capture it once and replay it.
-
-    Args:
-        body: A function of no arguments whose tensors all live at fixed addresses (see the module docstring);
-            its return value is the graph's output, overwritten by every replay.
-        capture: False (a CPU device): every call runs ``body`` eagerly.
-        before_capture: Called once right before the capture (e.g. to make optimizers capturable).
-    """
-
-    def __init__(self, body: Callable[[], T], capture: bool, before_capture: Callable[[], None] | None = None) -> None:
-        self.body = body
-        self.capture = capture
-        self.before_capture = before_capture
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.output: T | None = None
-        self.calls = 0
-
-    @property
-    def captured(self) -> bool:
-        """Whether the next call replays a graph."""
-        return self.graph is not None
-
-    def ready_to_capture(self) -> bool:
-        """Whether the next call captures (warm-up done, not captured yet)."""
-        return self.capture and self.graph is None and self.calls >= WARMUP_CALLS
-
-    def __call__(self) -> T:
-        """Run, capture or replay ``body``; returns its outputs."""
-        if not self.capture:
-            self.calls += 1
-            return self.body()
-        if self.graph is None and self.calls < WARMUP_CALLS:
-            self.calls += 1
-            return on_side_stream(self.body)
-        if self.graph is None:
-            if self.before_capture is not None:
-                self.before_capture()
-            graph = torch.cuda.CUDAGraph()
-            # thread-local: a logger thread's CUDA calls elsewhere do not abort the capture
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                self.output = self.body()
-            self.graph = graph
-        # a capture records without running: the capturing call replays too
-        self.graph.replay()
-        return self.output  # type: ignore[return-value]
-
-    def reset(self) -> None:
-        """Forget the graph (and its memory): the next calls warm up and capture again."""
-        self.graph = None
-        self.output = None
-        self.calls = 0
 
 
 def check_capturable(alg: PPO) -> str | None:

@@ -106,8 +106,8 @@ class TD3(OffPolicyAlgorithm):
         critic_loss, q_mean = self._critic_call(batch, self._noise(batch.actions.shape[0]), None)
         critic_bad = self._critic_step(critic_loss)
         critic_loss = critic_loss.detach()
-        # actor every policy_delay critic steps (num_updates counts the critic steps before this one)
-        if self.num_updates % cfg.policy_delay == 0:
+        # actor every policy_delay critic steps
+        if self._actor_due():
             actor_loss, _, actions = self._actor_forward(batch.observations, None, None)
             actor_bad = self._actor_step(batch, actor_loss, actions, num_original)
             polyak_update(self.actor_target.parameters(), self.actor.mlp.parameters(), cfg.tau)
@@ -115,6 +115,10 @@ class TD3(OffPolicyAlgorithm):
             return values, [True, True, True], torch.stack([critic_bad, actor_bad])
         values = torch.stack([critic_loss, torch.zeros_like(critic_loss), q_mean])
         return values, [True, False, True], torch.stack([critic_bad, torch.zeros_like(critic_bad)])
+
+    def _actor_due(self) -> bool:
+        """Every ``policy_delay``-th critic step (``num_updates`` counts the critic steps before this one)."""
+        return self.num_updates % self.td3_cfg.policy_delay == 0
 
     def _extra_models(self) -> dict[str, tuple[str, nn.Module]]:
         return {**super()._extra_models(), "actor_target_state_dict": ("actor", self.actor_target)}

@@ -154,6 +154,13 @@ class OffPolicyCfg:
     """Symmetry augmentation / mirror loss on replay batches (rsl_rl's ``symmetry_cfg`` keys, see ``SymmetryCfg``);
     None disables it."""
 
+    cuda_graphs: bool = False
+    """(stride) Capture the update's gradient step (replay gather, n-step fold, critic, actor and α objectives and
+    steps, target updates; TD3: one graph with and one without the delayed actor step) and the policy's act step as
+    CUDA graphs once warmed up, and replay them. Replay indices are drawn eagerly into static tensors before each
+    replay. Single process, fused optimizer, replay buffer on the training device. On a CPU device the same
+    static-buffer code runs eagerly (eager results, no speed-up)."""
+
     def validate(self, path: str) -> None:
         """Check ranges.
 

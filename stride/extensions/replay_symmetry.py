@@ -53,6 +53,10 @@ class ReplaySymmetry(MirrorStatistic):
         device: Where the logged statistic accumulates.
     """
 
+    capturable = True
+    """Runs inside a captured gradient step (``algorithm.cuda_graphs``; the augmentation function must be graph-safe:
+    tensor ops only)."""
+
     def __init__(
         self,
         cfg: SymmetryCfg,

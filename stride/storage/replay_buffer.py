@@ -200,6 +200,20 @@ class ReplayBuffer:
         """Slots per env that can start a full n-step window (the newest n − 1 slots cannot yet)."""
         return max(self.size - n_step + 1, 0)
 
+    def sampling_bound(self, n_step: int) -> int:
+        """:meth:`num_valid_starts`, the exclusive bound of the start-slot draw.
+
+        Raises:
+            ConfigError: If no window of ``n_step`` slots is stored yet.
+        """
+        starts = self.num_valid_starts(n_step)
+        if starts < 1:
+            raise ConfigError(
+                f"replay buffer holds {self.size} steps per env, fewer than n_step={n_step}; sample after "
+                "collecting more steps (algorithm.learning_starts)."
+            )
+        return starts
+
     def sample(self, batch_size: int, n_step: int, gamma: float) -> ReplayBatch:
         """Draw ``batch_size`` transitions uniformly (env and start slot) and fold n-step windows.
 
@@ -216,16 +230,31 @@ class ReplayBuffer:
         Raises:
             ConfigError: If no window of ``n_step`` slots is stored yet.
         """
-        starts = self.num_valid_starts(n_step)
-        if starts < 1:
-            raise ConfigError(
-                f"replay buffer holds {self.size} steps per env, fewer than n_step={n_step}; sample after "
-                "collecting more steps (algorithm.learning_starts)."
-            )
-        # the oldest slot is `step` once full, 0 before
-        oldest = self.step if self.size == self.capacity else 0
+        starts = self.sampling_bound(n_step)
         env = torch.randint(0, self.num_envs, (batch_size,), device=self.device)
         offset = torch.randint(0, starts, (batch_size,), device=self.device)
+        return self.gather(env, offset, self.oldest, n_step, gamma)
+
+    @property
+    def oldest(self) -> int:
+        """The slot of the oldest stored step: ``step`` once the buffer is full, 0 before."""
+        return self.step if self.size == self.capacity else 0
+
+    def gather(
+        self, env: torch.Tensor, offset: torch.Tensor, oldest: int | torch.Tensor, n_step: int, gamma: float
+    ) -> ReplayBatch:
+        """The batch of the drawn transitions: n-step windows folded, observations gathered.
+
+        :meth:`sample` draws ``env`` and ``offset`` and calls it; ``algorithm.cuda_graphs`` draws them into static
+        tensors and calls it inside a captured graph, with ``oldest`` as a device tensor (no host value baked in).
+
+        Args:
+            env: Env of each transition, in [0, num_envs). Shape: (B,) long.
+            offset: Start slot of each window counted from the oldest, in [0, num_valid_starts(n_step)). Shape: (B,).
+            oldest: :attr:`oldest` (an int, or a 0-d long tensor on the buffer's device).
+            n_step: Window length n, >= 1.
+            gamma: Discount factor γ.
+        """
         # slot of window step k: (oldest + offset + k) mod capacity
         window = (oldest + offset.unsqueeze(1) + torch.arange(n_step, device=self.device)) % self.capacity
         envs = env.unsqueeze(1).expand_as(window)

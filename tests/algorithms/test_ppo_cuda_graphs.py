@@ -5,13 +5,12 @@ tests/algorithms/test_ppo_graphs.py."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from cuda_checks import max_diff, no_host_sync
 
 from stride.algorithms.ppo_graphs import WARMUP_CALLS, PPOGraphs
 from stride.env.tasks import make_task
@@ -69,31 +68,12 @@ def _graphs(runner: OnPolicyRunner) -> PPOGraphs:
     return graphs
 
 
-def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-    assert list(a) == list(b)
-    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
-
-
 def _parameters(runner: OnPolicyRunner) -> dict[str, torch.Tensor]:
     alg = runner.alg
     return {
         **{f"actor.{k}": v for k, v in alg.actor.state_dict().items()},
         **{f"critic.{k}": v for k, v in alg.critic.state_dict().items()},
     }
-
-
-@contextlib.contextmanager
-def _no_host_sync() -> Iterator[None]:
-    """Any host synchronization inside raises (CUDA only)."""
-    if DEVICE != "cuda":
-        yield
-        return
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        yield
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
 
 
 class TestGraphedEqualsEager:
@@ -113,10 +93,10 @@ class TestGraphedEqualsEager:
         graphed.learn(ITERATIONS)
         graphs = _graphs(graphed)
         assert graphs._act.captured and graphs._update.captured
-        assert _max_diff(_parameters(graphed), _parameters(eager)) <= 1e-5
+        assert max_diff(_parameters(graphed), _parameters(eager)) <= 1e-5
         if "rnd_cfg" in algorithm:
             predictor = [dict(r.alg.rnd.predictor.named_parameters()) for r in (graphed, eager)]  # type: ignore[union-attr]
-            assert _max_diff(*predictor) <= 1e-5
+            assert max_diff(*predictor) <= 1e-5
 
 
 class TestReplayWithoutHostSync:
@@ -133,17 +113,17 @@ class TestReplayWithoutHostSync:
         obs = env.get_observations().to(runner.device)
         with torch.inference_mode():
             for _ in range(NUM_STEPS):
-                with _no_host_sync():
+                with no_host_sync(DEVICE):
                     actions = alg.act(obs)
                 obs, rewards, dones, extras = env.step(actions)
                 alg.process_env_step(obs, rewards, dones, extras)
             alg.compute_returns(obs)
         before = _parameters(runner)
         before = {k: v.clone() for k, v in before.items()}
-        with _no_host_sync():
+        with no_host_sync(DEVICE):
             flags, ext_sums = graphs.update()  # the replay; PPO.update's one host read of the losses follows it
         alg._finish_update(flags, ext_sums, 0)
-        assert _max_diff(_parameters(runner), before) > 0.0
+        assert max_diff(_parameters(runner), before) > 0.0
 
 
 class TestResumeIntoCapturedRunner:
@@ -161,4 +141,4 @@ class TestResumeIntoCapturedRunner:
         second.load(str(tmp_path / "first" / f"model_{ITERATIONS - 1}.pt"))
         assert _graphs(second)._update.captured  # nothing was rebound: the graphs stay valid
         second.learn(ITERATIONS)
-        assert _max_diff(_parameters(second), _parameters(full)) <= 1e-5
+        assert max_diff(_parameters(second), _parameters(full)) <= 1e-5

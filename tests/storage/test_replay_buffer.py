@@ -107,6 +107,24 @@ class TestReplayBufferSampling:
         assert buf.num_valid_starts(3) == 0
         with pytest.raises(ConfigError, match="n_step=3"):
             buf.sample(4, 3, 0.99)
+        with pytest.raises(ConfigError, match="n_step=3"):
+            buf.sampling_bound(3)
+
+    def test_gather_with_a_device_oldest_equals_sample(self) -> None:
+        """algorithm.cuda_graphs draws the indices itself and passes the oldest slot as a 0-d tensor: same batch."""
+        buf, _ = _encoded_buffer(capacity=5, num_envs=3, steps=12)
+        assert buf.oldest == 2
+        torch.manual_seed(4)
+        expected = buf.sample(64, 3, 0.9)
+        torch.manual_seed(4)
+        env, offset = torch.zeros(64, dtype=torch.long), torch.zeros(64, dtype=torch.long)
+        env.random_(0, buf.num_envs)
+        offset.random_(0, buf.sampling_bound(3))
+        got = buf.gather(env, offset, torch.tensor(buf.oldest), 3, 0.9)
+        for a, b in ((got.observations, expected.observations), (got.next_observations, expected.next_observations)):
+            assert all(torch.equal(a[g], b[g]) for g in b)
+        assert torch.equal(got.actions, expected.actions) and torch.equal(got.returns, expected.returns)
+        assert torch.equal(got.discounts, expected.discounts)
 
 
 class TestReplayBufferState:
