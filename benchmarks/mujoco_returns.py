@@ -35,7 +35,22 @@ from _common import fmt_mean_std, markdown_table, seeded_budget, write_run_recor
 CLEANRL = {"HalfCheetah-v5": 2906.0, "Hopper-v5": 2052.0, "Walker2d-v5": 2891.0, "Humanoid-v5": 742.0}
 SB3_ZOO = {"HalfCheetah-v5": 5819.0, "Hopper-v5": 2410.0, "Walker2d-v5": 3479.0, "Ant-v5": 1327.0}
 # Tianshou's PPO table (examples/mujoco/README.md, -v3 envs): the best point of the 10-seed mean evaluation curve
-TIANSHOU = {"HalfCheetah-v5": 5783.9, "Hopper-v5": 2609.3, "Walker2d-v5": 3588.5, "Ant-v5": 3258.4}
+TIANSHOU = {
+    "HalfCheetah-v5": 5783.9,
+    "Hopper-v5": 2609.3,
+    "Walker2d-v5": 3588.5,
+    "Ant-v5": 3258.4,
+    "Humanoid-v5": 787.1,
+    "Swimmer-v5": 66.7,
+    "Reacher-v5": -4.1,
+    "InvertedPendulum-v5": 1000.0,
+    "InvertedDoublePendulum-v5": 9231.3,
+}
+
+
+def _fmt_return(value: float) -> str:
+    """A published return as the tables print it: whole numbers, one decimal under 100 in magnitude (Reacher)."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
 def run(
@@ -96,9 +111,9 @@ def report(out: str, plot: str | None) -> str:
                 task,
                 summary if len(runs) > 1 else f"{summary} (1 seed only)",
                 f"{statistics.fmean(minutes):.1f} min",
-                f"{CLEANRL[task]:.0f}" if task in CLEANRL else "—",
-                f"{SB3_ZOO[task]:.0f}" if task in SB3_ZOO else "—",
-                f"{TIANSHOU[task]:.0f}" if task in TIANSHOU else "—",
+                _fmt_return(CLEANRL[task]) if task in CLEANRL else "—",
+                _fmt_return(SB3_ZOO[task]) if task in SB3_ZOO else "—",
+                _fmt_return(TIANSHOU[task]) if task in TIANSHOU else "—",
                 f"`{os.path.basename(runs[0]['preset'])}`",
                 f"`benchmarks/mujoco_returns.py run --task {task} --seed <s>`, s ∈ {{{seeds}}}",
             ]
