@@ -104,8 +104,9 @@ def report(out: str, plot: str | None) -> str:
         finals = [r["eval_mean_return"] for r in runs]
         minutes = [r["train_seconds"] / 60.0 for r in runs]
         seeds = ", ".join(str(r["seed"]) for r in runs)
-        per_seed = " / ".join(f"{v:.0f}" for v in finals)
-        summary = f"{fmt_mean_std(finals, 0)} ({len(runs)} seeds: {per_seed})" if len(runs) > 1 else per_seed
+        per_seed = " / ".join(_fmt_return(v) for v in finals)
+        digits = 0 if abs(statistics.fmean(finals)) >= 100 else 1  # Reacher's returns are a few units
+        summary = f"{fmt_mean_std(finals, digits)} ({len(runs)} seeds: {per_seed})" if len(runs) > 1 else per_seed
         rows.append(
             [
                 task,
