@@ -1,9 +1,11 @@
-"""Helpers of the CUDA-graph gpu tests (PPO's and the off-policy learners'): state distance, no-host-sync region."""
+"""Helpers of the CUDA-graph tests (PPO's and the off-policy learners', CPU and gpu tiers): state distance,
+no-host-sync region, the results of every update."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -26,3 +28,17 @@ def no_host_sync(device: str = "cuda") -> Iterator[None]:
         yield
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def record_updates(alg: Any) -> list[dict[str, float]]:
+    """Wrap ``alg.update`` so every call's returned statistics are appended to the list returned here."""
+    results: list[dict[str, float]] = []
+    update = alg.update
+
+    def recording(iteration: int | None = None) -> dict[str, float]:
+        result = update(iteration)
+        results.append(result)
+        return result
+
+    alg.update = recording
+    return results

@@ -298,14 +298,18 @@ class OffPolicyAlgorithm(OffPolicyCheckpoint):
             ``(len(loss_keys) + len(stat_keys),)``), per step the host list of the terms it produced, and per step
             its skip flag (0-d bool).
         """
-        if self._graphs is not None:
-            return self._graphs.gradient_steps(steps)
-        cfg = self.cfg
-        sums = torch.zeros(len(self.loss_keys) + len(self.stat_keys), device=self.device)
+        cfg, graphs = self.cfg, self._graphs
+        if graphs is None:
+            sums = torch.zeros(len(self.loss_keys) + len(self.stat_keys), device=self.device)
+        else:  # algorithm.cuda_graphs: the same steps, each one graph replay
+            sums = graphs.start_update()
         presence: list[list[bool]] = []  # host-side: which steps produced which terms (TD3's actor is delayed)
         flags: list[torch.Tensor] = []
         for _ in range(steps):
-            present, skipped = self._train_on(self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma), sums)
+            if graphs is None:
+                present, skipped = self._train_on(self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma), sums)
+            else:
+                present, skipped = graphs.step()
             presence.append(present)
             flags.append(skipped)
             self.num_updates += 1

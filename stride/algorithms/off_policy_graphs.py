@@ -118,6 +118,7 @@ class OffPolicyGraphs:
         self._offset = torch.zeros(cfg.batch_size, dtype=torch.long, device=buffer.device)
         self._oldest = torch.zeros((), dtype=torch.long, device=buffer.device)
         self._sums = torch.zeros(len(alg.loss_keys) + len(alg.stat_keys), device=alg.device)
+        self._starts = 1  # the start-slot bound of the current update (start_update)
         # one graph per host branch of the step: with the actor step (SAC, TD3's due steps) and without (TD3)
         self._steps = {due: GraphedCall(self._step_body, capture, self._make_capturable) for due in (True, False)}
         # the act step's input: the observations of the stored groups (allocated at the first call)
@@ -132,33 +133,33 @@ class OffPolicyGraphs:
         self._obs, self._obs_layout = {}, None
 
     # ---------------------------------------------------------------------------------------------- update
-    def gradient_steps(self, steps: int) -> tuple[torch.Tensor, list[list[bool]], list[torch.Tensor]]:
-        """``OffPolicyAlgorithm._gradient_steps`` through the step graphs: the same draws, steps and outputs.
+    def start_update(self) -> torch.Tensor:
+        """Prepare an update's gradient steps: the sums zeroed, the buffer's oldest slot and sampling bound read.
 
         Returns:
-            ``(sums, presence, flags)`` as the eager method; ``sums`` is a static tensor, valid until the next call.
+            The static sums the steps add to (``OffPolicyAlgorithm._gradient_steps``' ``sums``), valid until the
+            next update.
 
         Raises:
             ConfigError: If the buffer holds no full n-step window yet.
         """
-        alg = self.alg
-        cfg, buffer = alg.cfg, alg.buffer
-        starts = buffer.sampling_bound(cfg.n_step)
+        buffer = self.alg.buffer
+        self._starts = buffer.sampling_bound(self.alg.cfg.n_step)  # fixed while the update runs: nothing is stored
         self._oldest.fill_(buffer.oldest)
         self._sums.zero_()
-        presence: list[list[bool]] = []
-        flags: list[torch.Tensor] = []
-        for _ in range(steps):
-            # ReplayBuffer.sample's draws, in its order (randint(lo, hi) is random_(lo, hi) on a new tensor)
-            self._env.random_(0, buffer.num_envs)
-            self._offset.random_(0, starts)
-            present, skipped = self._steps[alg._actor_due()]()
-            presence.append(present)
-            flags.append(skipped.clone())  # the graph's flag is overwritten by the next replay
-            alg.num_updates += 1
-        for ext in alg.extensions:
-            ext.after_update(buffer)
-        return self._sums, presence, flags
+        return self._sums
+
+    def step(self) -> tuple[list[bool], torch.Tensor]:
+        """One gradient step through its graph: ``OffPolicyAlgorithm._train_on`` on a batch drawn as ``sample`` draws.
+
+        Returns:
+            ``(present, skipped)`` as ``_train_on``; ``skipped`` is a copy (the graph's is overwritten by a replay).
+        """
+        # ReplayBuffer.sample's draws, in its order (randint(lo, hi) is random_(lo, hi) on a new tensor)
+        self._env.random_(0, self.alg.buffer.num_envs)
+        self._offset.random_(0, self._starts)
+        present, skipped = self._steps[self.alg._actor_due()]()
+        return present, skipped.clone()
 
     def _step_body(self) -> tuple[list[bool], torch.Tensor]:
         """The captured gradient step: gather the drawn transitions, then the eager update's per-step body."""

@@ -413,9 +413,13 @@ class PPO(TimeOutBootstrap, PPOCheckpoint):
         """
         cfg = self.cfg
         num_updates = bad_all.shape[0]
-        # the one host read of the update: loss sums and the non-finite flags together
-        host = torch.cat([self._loss_sums, bad_all.flatten().to(self._loss_sums.dtype)]).tolist()
-        sums, bad_rows = host[: len(_LOSS_KEYS)], host[len(_LOSS_KEYS) :]
+        # the one host read of the update: loss sums, the extensions' sums and the non-finite flags together (float64
+        # holds each source's values exactly)
+        ext_keys = list(ext_sums)
+        parts = [self._loss_sums, *(ext_sums[k].reshape(1) for k in ext_keys), bad_all.flatten()]
+        host = torch.cat([p.to(torch.float64) for p in parts]).tolist()
+        num_sums = len(_LOSS_KEYS) + len(ext_keys)
+        sums, ext_values, bad_rows = host[: len(_LOSS_KEYS)], host[len(_LOSS_KEYS) : num_sums], host[num_sums:]
         bad_steps = [
             i for i in range(num_updates) if any(bad_rows[i * len(_CHECKED_TERMS) : (i + 1) * len(_CHECKED_TERMS)])
         ]
@@ -433,8 +437,8 @@ class PPO(TimeOutBootstrap, PPOCheckpoint):
         applied = max(num_updates - len(bad_steps), 1)
         self.num_skipped_updates += len(bad_steps)
         result: dict[str, float] = {k: v / applied for k, v in zip(_LOSS_KEYS, sums, strict=True)}
-        for key, value in ext_sums.items():
-            result[key] = float(value) / applied
+        for key, value in zip(ext_keys, ext_values, strict=True):
+            result[key] = value / applied
         result["skipped_updates"] = float(len(bad_steps))
         self.storage.clear()
         return result

@@ -42,7 +42,7 @@ import torch
 
 from stride.modules.rnn import map_hidden
 from stride.storage.rollout_storage import Hidden
-from stride.utils.cuda_graphs import WARMUP_CALLS, GraphedCall, on_side_stream
+from stride.utils.cuda_graphs import WARMUP_CALLS, GraphedCall, make_capturable, on_side_stream
 from stride.utils.distributed import is_distributed
 from stride.utils.errors import ConfigError
 
@@ -205,16 +205,9 @@ class PPOGraphs:
         return self._update()
 
     def _make_capturable(self) -> None:
-        """Let the optimizers (PPO's, the extensions') be captured.
-
-        Set only now, so eager steps keep the fast path; the fused optimizers' step counters already live on the
-        device.
-        """
+        """Let the optimizers (PPO's, the extensions') be captured (set only now: eager steps keep the fast path)."""
         alg = self.alg
-        for optimizer in (alg.optimizer, *(getattr(e, "optimizer", None) for e in alg.extensions)):
-            if isinstance(optimizer, torch.optim.Optimizer):
-                for group in optimizer.param_groups:
-                    group["capturable"] = True
+        make_capturable([alg.optimizer, *(getattr(e, "optimizer", None) for e in alg.extensions)])
 
     def _update_body(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         alg = self.alg

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 from checkpoint_diff import differing_leaves
+from cuda_checks import record_updates
 from off_policy_workers import state_of
 
 from stride.algorithms.off_policy_graphs import OffPolicyGraphs, check_capturable
@@ -96,15 +97,7 @@ class TestStaticPathEqualsEager:
         for graphs in (False, True):
             runner = _runner(algo, graphs, critic, **algorithm)
             initial = state_of(runner.alg)
-            losses: list[dict[str, float]] = []
-            update = runner.alg.update
-
-            def spy(iteration: int | None = None, update: Any = update, losses: list[Any] = losses) -> Any:
-                result = update(iteration)
-                losses.append(result)
-                return result
-
-            runner.alg.update = spy  # type: ignore[method-assign]
+            losses = record_updates(runner.alg)
             runner.learn(5)
             runs.append((runner, losses, initial))
         (eager, eager_losses, initial), (static, static_losses, _) = runs

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 from checkpoint_diff import differing_leaves, flatten_state
+from cuda_checks import record_updates
 
 from stride.algorithms.ppo import PPO
 from stride.algorithms.ppo_graphs import PPOGraphs
@@ -101,15 +102,7 @@ class TestStaticPathEqualsEager:
         runs = []
         for graphs in (False, True):
             runner = _runner(graphs, model, **algorithm)
-            losses: list[dict[str, float]] = []
-            update = runner.alg.update
-
-            def spy(iteration: int | None = None, update: Any = update, losses: list[Any] = losses) -> Any:
-                result = update(iteration)
-                losses.append(result)
-                return result
-
-            runner.alg.update = spy  # type: ignore[method-assign]
+            losses = record_updates(runner.alg)
             runner.learn(3)
             runs.append((runner, losses))
         (eager, eager_losses), (static, static_losses) = runs
