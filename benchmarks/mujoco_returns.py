@@ -33,7 +33,8 @@ from _common import fmt_mean_std, markdown_table, seeded_budget, write_run_recor
 
 # Published PPO returns at 1M steps (mean over seeds), from the projects' own benchmark pages (REFERENCE.md).
 CLEANRL = {"HalfCheetah-v5": 2906.0, "Hopper-v5": 2052.0, "Walker2d-v5": 2891.0, "Humanoid-v5": 742.0}
-SB3_ZOO = {"HalfCheetah-v5": 5819.0, "Hopper-v5": 2410.0, "Walker2d-v5": 3479.0, "Ant-v5": 1327.0}
+# SB3 RL-Zoo's benchmark.md: one agent per task, deterministic, 150 episodes (-v3 envs)
+SB3_ZOO = {"HalfCheetah-v5": 5819.0, "Hopper-v5": 2410.0, "Walker2d-v5": 3479.0, "Ant-v5": 1327.0, "Swimmer-v5": 281.6}
 # Tianshou's PPO table (examples/mujoco/README.md, -v3 envs): the best point of the 10-seed mean evaluation curve
 TIANSHOU = {
     "HalfCheetah-v5": 5783.9,

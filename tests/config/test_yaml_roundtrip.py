@@ -107,7 +107,12 @@ class TestGymPresets:
             ("gym:Hopper-v5", "mujoco.yaml"),
             ("gym:Walker2d-v5", "mujoco-walker2d.yaml"),
             ("gym:Walker2d-v4", "mujoco-walker2d.yaml"),
-            ("gym:Swimmer-v5", "mujoco.yaml"),
+            ("gym:Reacher-v5", "mujoco-reacher.yaml"),
+            ("gym:Reacher-v4", "mujoco-reacher.yaml"),
+            ("gym:InvertedDoublePendulum-v5", "mujoco-inverteddoublependulum.yaml"),
+            ("gym:InvertedPendulum-v5", "mujoco.yaml"),
+            ("gym:Swimmer-v5", "mujoco-swimmer.yaml"),
+            ("gym:Humanoid-v5", "mujoco.yaml"),
             ("gym:Pendulum-v1", "mujoco.yaml"),
             ("cartpole", "cartpole.yaml"),
         ],
@@ -117,7 +122,18 @@ class TestGymPresets:
         assert path is not None and Path(path).name == preset
         assert preset_for_task("no-such-task") is None
 
-    @pytest.mark.parametrize("name", ["mujoco", "mujoco-halfcheetah", "mujoco-ant", "mujoco-walker2d"])
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "mujoco",
+            "mujoco-halfcheetah",
+            "mujoco-ant",
+            "mujoco-walker2d",
+            "mujoco-reacher",
+            "mujoco-inverteddoublependulum",
+            "mujoco-swimmer",
+        ],
+    )
     def test_validates(self, name: str) -> None:
         path = preset_path(name)
         assert path is not None

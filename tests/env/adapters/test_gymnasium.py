@@ -305,9 +305,9 @@ class TestMuJoCo:
         from stride.cli.main import _experiment_dict
 
         # a MuJoCo task without a preset of its own gets the general one
-        args = argparse.Namespace(config=None, task="gym:Swimmer-v5", set=[], num_envs=None, seed=7, iterations=None)
+        args = argparse.Namespace(config=None, task="gym:Hopper-v5", set=[], num_envs=None, seed=7, iterations=None)
         data = _experiment_dict(args)
-        assert data["task"] == "gym:Swimmer-v5" and data["env"]["num_envs"] == 16 and data["runner"]["seed"] == 7
+        assert data["task"] == "gym:Hopper-v5" and data["env"]["num_envs"] == 16 and data["runner"]["seed"] == 7
         assert data["runner"]["num_steps_per_env"] == 128 and data["runner"]["max_iterations"] == 489
         assert data["runner"]["actor"]["obs_normalization"] is True
         algorithm = data["runner"]["algorithm"]
@@ -319,6 +319,13 @@ class TestMuJoCo:
         args.task = "gym:Walker2d-v5"
         data = _experiment_dict(args)
         assert data["task"] == "gym:Walker2d-v5" and data["runner"]["algorithm"]["num_mini_batches"] == 8
+        args.task = "gym:Swimmer-v5"
+        algorithm = _experiment_dict(args)["runner"]["algorithm"]
+        assert (
+            algorithm["gamma"] == 0.9999 and algorithm["num_mini_batches"] == 32 and algorithm["reward_scaling"] is True
+        )
+        args.task = "gym:HalfCheetah-v5"
+        assert _experiment_dict(args)["runner"]["algorithm"]["gamma"] == 0.995
 
     @pytest.mark.slow
     def test_cli_train(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
