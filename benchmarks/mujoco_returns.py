@@ -49,9 +49,14 @@ TIANSHOU = {
 }
 
 
+def _digits(value: float) -> int:
+    """Decimals the tables print a return with: none, one under 100 in magnitude (Reacher's are a few units)."""
+    return 0 if abs(value) >= 100 else 1
+
+
 def _fmt_return(value: float) -> str:
-    """A published return as the tables print it: whole numbers, one decimal under 100 in magnitude (Reacher)."""
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
+    """A return as the tables print it (:func:`_digits`)."""
+    return f"{value:.{_digits(value)}f}"
 
 
 def run(
@@ -106,8 +111,8 @@ def report(out: str, plot: str | None) -> str:
         minutes = [r["train_seconds"] / 60.0 for r in runs]
         seeds = ", ".join(str(r["seed"]) for r in runs)
         per_seed = " / ".join(_fmt_return(v) for v in finals)
-        digits = 0 if abs(statistics.fmean(finals)) >= 100 else 1  # Reacher's returns are a few units
-        summary = f"{fmt_mean_std(finals, digits)} ({len(runs)} seeds: {per_seed})" if len(runs) > 1 else per_seed
+        mean_std = fmt_mean_std(finals, _digits(statistics.fmean(finals)))
+        summary = f"{mean_std} ({len(runs)} seeds: {per_seed})" if len(runs) > 1 else per_seed
         rows.append(
             [
                 task,

@@ -299,17 +299,19 @@ class OffPolicyAlgorithm(OffPolicyCheckpoint):
             its skip flag (0-d bool).
         """
         cfg, graphs = self.cfg, self._graphs
+        step: Callable[[], tuple[list[bool], torch.Tensor]]
         if graphs is None:
             sums = torch.zeros(len(self.loss_keys) + len(self.stat_keys), device=self.device)
+
+            def step() -> tuple[list[bool], torch.Tensor]:
+                return self._train_on(self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma), sums)
+
         else:  # algorithm.cuda_graphs: the same steps, each one graph replay
-            sums = graphs.start_update()
+            sums, step = graphs.start_update(), graphs.step
         presence: list[list[bool]] = []  # host-side: which steps produced which terms (TD3's actor is delayed)
         flags: list[torch.Tensor] = []
         for _ in range(steps):
-            if graphs is None:
-                present, skipped = self._train_on(self.buffer.sample(cfg.batch_size, cfg.n_step, cfg.gamma), sums)
-            else:
-                present, skipped = graphs.step()
+            present, skipped = step()
             presence.append(present)
             flags.append(skipped)
             self.num_updates += 1

@@ -66,11 +66,48 @@ def parse_yaml(text: str) -> Any:
 
 
 def load_yaml(path: str) -> dict[str, Any]:
-    """Read a YAML mapping.
+    """Read a YAML mapping; a top-level ``base:`` key names a file the mapping extends.
+
+    ``base`` is a built-in preset name (``mujoco``) or a YAML path relative to this file. The base is read the same
+    way (it may have a base of its own), and this file's keys are laid over it: mappings merge key by key, anything
+    else (scalars, lists) replaces the base's value. The result holds no ``base`` key.
 
     Raises:
-        ConfigError: If the file is missing, not valid YAML, or not a mapping.
+        ConfigError: If a file is missing, not valid YAML, or not a mapping, or the bases form a cycle.
     """
+    return _load_with_bases(path, ())
+
+
+def _load_with_bases(path: str, chain: tuple[str, ...]) -> dict[str, Any]:
+    data = _read_mapping(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"config file '{path}': 'base' must be a preset name or a YAML path, got {base!r}.")
+    base_path = preset_path(base) if not base.endswith((".yaml", ".yml")) else None
+    base_path = base_path or os.path.join(os.path.dirname(os.path.abspath(path)), base)
+    here = os.path.abspath(path)
+    if os.path.abspath(base_path) in (*chain, here):
+        raise ConfigError(f"config file '{path}': its bases form a cycle ({' -> '.join((*chain, here, base_path))}).")
+    if not os.path.isfile(base_path):
+        raise ConfigError(
+            f"config file '{path}': base {base!r} is neither a built-in preset nor a file next to it ('{base_path}')."
+        )
+    return _merged(_load_with_bases(base_path, (*chain, here)), data)
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` laid over ``base``: mappings merged key by key, other values replaced; base's key order first."""
+    result = dict(base)
+    for key, value in override.items():
+        old = result.get(key)
+        result[key] = _merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return result
+
+
+def _read_mapping(path: str) -> dict[str, Any]:
+    """One YAML file's top-level mapping, as written."""
     if not os.path.isfile(path):
         raise ConfigError(f"config file '{path}' does not exist.")
     try:

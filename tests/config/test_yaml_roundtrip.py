@@ -13,6 +13,7 @@ from stride.config.io import (
     ExperimentCfg,
     dump_yaml,
     load_experiment,
+    load_yaml,
     preset_for_task,
     preset_path,
     set_value,
@@ -148,3 +149,34 @@ class TestGymPresets:
         assert transitions * algorithm.num_mini_batches == per_iteration
         for model in ("actor", "critic"):
             assert build(MLPModelCfg, getattr(runner, model)).obs_normalization is True
+
+
+class TestBase:
+    """``base:`` in a YAML file: the file's keys laid over the base's, mappings merged, other values replaced."""
+
+    def test_merge(self, tmp_path: Path) -> None:
+        (tmp_path / "parent.yaml").write_text("a: {x: 1, y: [1, 2]}\nb: 3\nc: {d: {e: 4, f: 5}}\n")
+        (tmp_path / "child.yaml").write_text("base: parent.yaml\na: {y: [9]}\nc: {d: {f: 6}}\ng: 7\n")
+        (tmp_path / "grandchild.yaml").write_text("base: child.yaml\nb: 8\n")
+        data = load_yaml(str(tmp_path / "grandchild.yaml"))
+        assert data == {"a": {"x": 1, "y": [9]}, "b": 8, "c": {"d": {"e": 4, "f": 6}}, "g": 7}
+        assert list(data) == ["a", "b", "c", "g"]  # the base's key order, new keys after
+
+    def test_builtin_preset(self, tmp_path: Path) -> None:
+        (tmp_path / "mine.yaml").write_text("base: mujoco\ntask: gym:Hopper-v5\nrunner: {algorithm: {gamma: 0.95}}\n")
+        mine, general = load_yaml(str(tmp_path / "mine.yaml")), load_yaml(str(preset_path("mujoco")))
+        assert mine["runner"]["algorithm"]["gamma"] == 0.95 and general["runner"]["algorithm"]["gamma"] == 0.99
+        mine["runner"]["algorithm"]["gamma"], mine["task"] = 0.99, general["task"]
+        assert mine == general
+
+    def test_errors(self, tmp_path: Path) -> None:
+        (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+        (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+        with pytest.raises(ConfigError, match="cycle"):
+            load_yaml(str(tmp_path / "a.yaml"))
+        (tmp_path / "c.yaml").write_text("base: no-such-preset\n")
+        with pytest.raises(ConfigError, match="neither a built-in preset"):
+            load_yaml(str(tmp_path / "c.yaml"))
+        (tmp_path / "d.yaml").write_text("base: [1]\n")
+        with pytest.raises(ConfigError, match="must be a preset name"):
+            load_yaml(str(tmp_path / "d.yaml"))
