@@ -85,10 +85,10 @@ def _load_with_bases(path: str, chain: tuple[str, ...]) -> dict[str, Any]:
         return data
     if not isinstance(base, str):
         raise ConfigError(f"config file '{path}': 'base' must be a preset name or a YAML path, got {base!r}.")
-    base_path = preset_path(base) if not base.endswith((".yaml", ".yml")) else None
-    base_path = base_path or os.path.join(os.path.dirname(os.path.abspath(path)), base)
     here = os.path.abspath(path)
-    if os.path.abspath(base_path) in (*chain, here):
+    builtin = None if base.endswith((".yaml", ".yml")) else preset_path(base)
+    base_path = os.path.abspath(builtin or os.path.join(os.path.dirname(here), base))
+    if base_path in (*chain, here):
         raise ConfigError(f"config file '{path}': its bases form a cycle ({' -> '.join((*chain, here, base_path))}).")
     if not os.path.isfile(base_path):
         raise ConfigError(
@@ -112,7 +112,7 @@ def _read_mapping(path: str) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' does not exist.")
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.load(handle, Loader=_Loader)  # a SafeLoader subclass
+            data = parse_yaml(handle.read())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
